@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""Fashion-MNIST data loading and the two networks shipped as accsim traces.
+
+Used by scripts/train_fmnist.py and scripts/export_trace.py. Needs only
+Debian's python3-torch and python3-numpy (no torchvision).
+"""
+import gzip
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DATA_DIR = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
+
+# Per-pixel mean and standard deviation of the 60,000 training images after
+# scaling to [0, 1] (computed by dataset_stats() below over all pixels, float64,
+# population std). Hard-coded so that preprocessing does not depend on
+# re-reading the training set; train_fmnist.py recomputes and asserts them.
+FMNIST_MEAN = 0.28604059698879553
+FMNIST_STD = 0.35302424451492237
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def read_idx(path):
+    """Read a (gzipped) IDX file into a numpy array of its stored dtype."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0:
+        raise ValueError(f"{path}: not an IDX file")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+              0x0D: ">f4", 0x0E: ">f8"}
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: size mismatch")
+    return arr.reshape(dims)
+
+
+def load_raw(split, data_dir=DATA_DIR):
+    """Return (images uint8 [N,28,28], labels int64 [N]) for 'train' or 'test'."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte.gz"))
+    return images, labels.astype(np.int64)
+
+
+def dataset_stats(train_images_u8):
+    x = train_images_u8.astype(np.float64) / 255.0
+    return float(x.mean()), float(x.std())
+
+
+def preprocess(images_u8, mean=FMNIST_MEAN, std=FMNIST_STD):
+    """uint8 [N,28,28] -> float32 NCHW [N,1,28,28]: (x/255 - mean) / std.
+
+    Computed in float32 in exactly this order; this is the preprocessing
+    contract written to trace.json.
+    """
+    x = images_u8.astype(np.float32) / np.float32(255.0)
+    x = (x - np.float32(mean)) / np.float32(std)
+    return np.ascontiguousarray(x[:, None, :, :], dtype=np.float32)
+
+
+def preprocessing_record(mean=FMNIST_MEAN, std=FMNIST_STD):
+    return {
+        "source_dtype": "uint8",
+        "scale": 1.0 / 255.0,
+        "scale_expr": "x / 255",
+        "mean": [mean],
+        "std": [std],
+        "formula": "float32((x_uint8 / 255 - mean) / std), per channel",
+        "layout": "NCHW",
+        "channels": 1,
+        "height": 28,
+        "width": 28,
+        "applied_in_inputs_npy": True,
+        "inside_onnx_graph": False,
+        "stats_from": "Fashion-MNIST training split (60,000 images), all pixels",
+    }
+
+
+def dataset_record(n, data_dir=DATA_DIR):
+    return {
+        "name": "fashion-mnist",
+        "split": "test",
+        "source_files": [os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"),
+                         os.path.join(data_dir, "t10k-labels-idx1-ubyte.gz")],
+        "selection": f"first {n} images of the 10,000-image test split, in file order",
+        "first_index": 0,
+        "count": n,
+        "num_classes": 10,
+        "class_names": CLASSES,
+    }
+
+
+class SmallCNN(nn.Module):
+    """conv3x3(16)-relu-maxpool / conv3x3(32)-relu-maxpool / fc128-relu / fc10."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(32 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        sc = x if self.shortcut is None else self.shortcut(x)
+        return F.relu(out + sc)
+
+
+class SmallResNet(nn.Module):
+    """ResNet-8 style: stem conv(16) + 3 stages of one basic block each
+    (16 @28x28, 32 @14x14, 64 @7x7), global average pool, fc10."""
+
+    def __init__(self, widths=(16, 32, 64), blocks=(1, 1, 1), num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        layers = []
+        cin = widths[0]
+        for i, (w, n) in enumerate(zip(widths, blocks)):
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                layers.append(BasicBlock(cin, w, stride))
+                cin = w
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # zero-init the last BN of each residual branch (helps short schedules)
+        for m in self.modules():
+            if isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x):
+        x = self.layers(self.stem(x))
+        x = torch.flatten(self.pool(x), 1)
+        return self.fc(x)
+
+
+def build_model(kind):
+    if kind == "cnn":
+        return SmallCNN()
+    if kind == "resnet":
+        return SmallResNet()
+    raise ValueError(f"unknown model {kind!r}")
+
+
+def count_params(model):
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_macs_torch(model, input_shape=(1, 1, 28, 28)):
+    """MACs per image of Conv2d and Linear layers, by forward hooks."""
+    total = [0]
+
+    def conv_hook(m, inp, out):
+        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+        total[0] += out[0].numel() * k
+
+    def lin_hook(m, inp, out):
+        total[0] += m.in_features * m.out_features
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(lin_hook))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(input_shape))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    return int(total[0])
