@@ -341,10 +341,13 @@ Result round_pack(const Format& f, const Exact& x, bool sticky, std::uint64_t sr
 
 // --- operations ------------------------------------------------------------------
 
+Result quantize(const Exact& x, const Format& f, std::uint64_t sr_key) {
+  if (const auto* ff = std::get_if<FloatFormat>(&f)) return round_pack(*ff, x, false, sr_key);
+  return round_int(std::get<IntFormat>(f), x, false, /*saturate=*/true);
+}
+
 Result quantize(double x, const Format& f, std::uint64_t sr_key) {
-  const Exact exact = exact_from_double(x);
-  if (const auto* ff = std::get_if<FloatFormat>(&f)) return round_pack(*ff, exact, false, sr_key);
-  return round_int(std::get<IntFormat>(f), exact, false, /*saturate=*/true);
+  return quantize(exact_from_double(x), f, sr_key);
 }
 
 Result multiply(std::uint64_t a_bits, std::uint64_t b_bits, const Format& operand, const Format& product,

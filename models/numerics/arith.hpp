@@ -94,8 +94,11 @@ struct Result {
                                 std::uint64_t sr_key = 0);
 
 // --- operations -------------------------------------------------------------
-// double -> format, rounded once with the format's mode.
+// double -> format, rounded once with the format's mode (integer formats:
+// nearest-even, saturating).
 [[nodiscard]] Result quantize(double x, const Format& f, std::uint64_t sr_key = 0);
+// The same for an exact value, e.g. x * scale without an intermediate rounding.
+[[nodiscard]] Result quantize(const Exact& x, const Format& f, std::uint64_t sr_key = 0);
 
 // Product of two encodings, rounded once into `product`.
 [[nodiscard]] Result multiply(std::uint64_t a_bits, std::uint64_t b_bits, const Format& operand,

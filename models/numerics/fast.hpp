@@ -1,0 +1,186 @@
+// The double-domain fast path for hot loops (GEMM tiles, PE arrays).
+//
+// When an operation's exact result provably fits in a double (the operands'
+// value grids span at most 53 bits), the double operation is exact, and
+// rounding that double once into the target format gives exactly what
+// round_pack gives: there is no double rounding because the first step does
+// not round. The rounding itself is a few integer operations on the double's
+// bit pattern, written over GCC vector lanes so one code path serves a scalar
+// (W = 1) and SIMD lanes (W = 4), and compiled per ISA by the caller.
+//
+// Tests check every path here bit for bit against round_pack.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <optional>
+
+#include "models/numerics/arith.hpp"
+#include "models/numerics/format.hpp"
+
+namespace accsim::num::fast {
+
+// The grid of a set of values: every non-zero value is a multiple of 2^lsb
+// and has magnitude below 2^(msb + 1).
+struct Span {
+  int msb = 0;
+  int lsb = 0;
+};
+[[nodiscard]] constexpr Span span_of(const FloatFormat& f) { return {f.emax(), f.emin() - f.man_bits}; }
+[[nodiscard]] constexpr Span product_span(Span a, Span b) { return {a.msb + b.msb + 1, a.lsb + b.lsb}; }
+[[nodiscard]] constexpr Span sum_span(Span a, Span b) {
+  return {(a.msb > b.msb ? a.msb : b.msb) + 1, a.lsb < b.lsb ? a.lsb : b.lsb};
+}
+// Every value of the span is a normal double, held exactly.
+[[nodiscard]] constexpr bool fits_double(Span s) {
+  return s.msb - s.lsb + 1 <= 53 && s.lsb >= -1022 && s.msb <= 1022;
+}
+
+// Constants for rounding exact doubles into one FloatFormat.
+struct Rounder {
+  Rounding mode = Rounding::rne;
+  bool ftz = false;
+  int drop = 0;                    // fraction bits of a double below the format's last place
+  std::uint64_t drop_mask = 0;     // (1 << drop) - 1
+  std::uint64_t half = 0;          // 1 << (drop - 1)
+  std::uint64_t min_normal_bits = 0;  // double bits of 2^emin
+  std::uint64_t max_bits = 0;         // double bits of the largest finite magnitude, which is
+                                      // also what overflow returns (see make())
+
+  // A rounder for results that lie on `input`'s grid, or nullopt when the
+  // double trick would not be exact: stochastic rounding, no fraction bits,
+  // a range outside double's normals, infinities that can arise from finite
+  // operands, or inputs too wide to hold exactly.
+  [[nodiscard]] static std::optional<Rounder> make(const FloatFormat& f, Span input);
+};
+
+// Per-lane SIMD types. Masks are all-ones (true) or zero in each 64-bit lane.
+template <int W>
+struct Lanes;
+template <>
+struct Lanes<1> {
+  typedef double D __attribute__((vector_size(8)));
+  typedef std::uint64_t U __attribute__((vector_size(8)));
+  typedef std::int64_t I __attribute__((vector_size(8)));
+};
+template <>
+struct Lanes<4> {
+  typedef double D __attribute__((vector_size(32)));
+  typedef std::uint64_t U __attribute__((vector_size(32)));
+  typedef std::int64_t I __attribute__((vector_size(32)));
+};
+
+#define ACCSIM_INLINE inline __attribute__((always_inline))
+
+template <int W>
+struct Rounded {
+  typename Lanes<W>::D value;
+  typename Lanes<W>::I overflow, underflow, inexact;  // event masks
+};
+
+// Rounds the magnitude bits `a` (an exact double's |x|) on a grid whose last
+// place is bit `drop`. Adding to the bit pattern carries into the exponent
+// exactly as the value would carry into the next binade.
+template <Rounding Mode, int W>
+ACCSIM_INLINE typename Lanes<W>::U round_magnitude(const Rounder& r, typename Lanes<W>::U a,
+                                                   typename Lanes<W>::I negative) {
+  using U = typename Lanes<W>::U;
+  const U keep = ~U{} ^ r.drop_mask;
+  if constexpr (Mode == Rounding::rtz) {
+    return a & keep;
+  } else if constexpr (Mode == Rounding::rne) {
+    return (a + (r.half - 1) + ((a >> r.drop) & 1)) & keep;
+  } else if constexpr (Mode == Rounding::rna) {
+    return (a + r.half) & keep;
+  } else {
+    static_assert(Mode == Rounding::ru || Mode == Rounding::rd);
+    const U away = Mode == Rounding::ru ? U(~negative) : U(negative);
+    return (a + (away & r.drop_mask)) & keep;
+  }
+}
+
+// round_pack for an exact finite double x, lane-wise.
+template <Rounding Mode, int W>
+ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  using I = typename Lanes<W>::I;
+  constexpr std::uint64_t kSign = std::uint64_t{1} << 63;
+  const U u = (U)(x);
+  const U sign = u & kSign;
+  const U a = u ^ sign;
+  const I negative = (I)(u) < 0;
+
+  const I tiny = (I)(a) < static_cast<std::int64_t>(r.min_normal_bits);
+  U m = round_magnitude<Mode, W>(r, a, negative);
+  if (!r.ftz) {
+    // Below 2^emin the grid is fixed at 2^(emin - M): shift |x| into the
+    // binade of 2^emin (exactly), round there, and shift back.
+    const D min_normal = D{} + std::bit_cast<double>(r.min_normal_bits);
+    D y = (D)(a) + min_normal;
+    const U yr = round_magnitude<Mode, W>(r, (U)(y), negative);
+    D sub = (D)(yr) - min_normal;
+    m = (m & ~U(tiny)) | ((U)(sub) & U(tiny));
+  } else {
+    m &= ~U(tiny);  // flush to zero, before rounding
+  }
+  const I overflow = (I)(m) > static_cast<std::int64_t>(r.max_bits);
+  m = (m & ~U(overflow)) | (r.max_bits & U(overflow));
+  const U bits = m | sign;
+
+  Rounded<W> out;
+  out.value = (D)(bits);
+  out.overflow = overflow;
+  out.underflow = tiny & ((I)(a) != 0);
+  out.inexact = (I)(m) != (I)(a);
+  return out;
+}
+
+// acc + addend, both exact doubles whose sum is exact, rounded into the
+// accumulator; also the swamp mask (non-zero addend, accumulator unchanged).
+template <Rounding Mode, int W>
+ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D acc,
+                                          typename Lanes<W>::D addend,
+                                          typename Lanes<W>::I* swamp) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  using I = typename Lanes<W>::I;
+  D sum = acc + addend;
+  if constexpr (Mode == Rounding::rd) {
+    // IEEE 754: an exact zero sum is -0 under rd unless both operands are +0;
+    // the FPU (in rne) produced +0 instead.
+    const I zero = sum == 0.0;
+    const I both_plus_zero = ((I)(acc) == 0) & ((I)(addend) == 0);
+    const U fix = U(zero & ~both_plus_zero) & (std::uint64_t{1} << 63);
+    U s = (U)(sum) | fix;
+    sum = (D)(s);
+  }
+  Rounded<W> out = round_lanes<Mode, W>(r, sum);
+  *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
+  return out;
+}
+
+// Scalar entry points (W = 1) for callers outside hot loops and for tests.
+struct ScalarResult {
+  double value = 0;
+  Events events = 0;
+};
+[[nodiscard]] ScalarResult round(const Rounder& r, double exact);
+[[nodiscard]] ScalarResult accumulate(const Rounder& r, double acc, double addend);
+
+// Calls f.template operator()<Mode>() with the rounder's mode as a
+// compile-time constant.
+template <class F>
+decltype(auto) dispatch_mode(Rounding mode, F&& f) {
+  switch (mode) {
+    case Rounding::rne: return f.template operator()<Rounding::rne>();
+    case Rounding::rna: return f.template operator()<Rounding::rna>();
+    case Rounding::rtz: return f.template operator()<Rounding::rtz>();
+    case Rounding::rd: return f.template operator()<Rounding::rd>();
+    case Rounding::ru: return f.template operator()<Rounding::ru>();
+    case Rounding::sr: break;  // never: Rounder::make refuses sr
+  }
+  __builtin_unreachable();
+}
+
+}  // namespace accsim::num::fast

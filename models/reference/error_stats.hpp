@@ -1,0 +1,21 @@
+// Error of a result against a reference.
+#pragma once
+
+#include <limits>
+
+#include "models/reference/matrix.hpp"
+
+namespace accsim::ref {
+
+struct ErrorStats {
+  double rel_frobenius = 0;  // ||got - want||_F / ||want||_F (0 when both are zero)
+  double max_abs = 0;        // max |got - want|
+  double snr_db = std::numeric_limits<double>::infinity();  // 10 log10(sum want^2 / sum err^2)
+};
+
+[[nodiscard]] ErrorStats compare(const Matrix& got, const Matrix& want);
+
+// want = a·b in long double, the yardstick for the low-bit result.
+[[nodiscard]] Matrix reference_gemm(const Matrix& a, const Matrix& b, unsigned threads);
+
+}  // namespace accsim::ref

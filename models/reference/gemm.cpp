@@ -1,0 +1,379 @@
+#include "models/reference/gemm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "models/numerics/arith.hpp"
+#include "models/numerics/fast.hpp"
+#include "models/reference/parallel.hpp"
+
+namespace accsim::ref {
+
+using num::EventCounts;
+using num::Format;
+using num::Rounding;
+namespace fast = num::fast;
+
+std::optional<Scaling> parse_scaling(std::string_view text) {
+  for (Scaling s : {Scaling::none, Scaling::tensor, Scaling::channel, Scaling::pow2}) {
+    if (text == to_string(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(Scaling s) {
+  switch (s) {
+    case Scaling::none: return "none";
+    case Scaling::tensor: return "tensor";
+    case Scaling::channel: return "channel";
+    case Scaling::pow2: return "pow2";
+  }
+  return "?";
+}
+
+// --- quantization -------------------------------------------------------------------
+
+namespace {
+
+// Largest finite magnitude of a format, and the exponent of its top binade.
+double max_value(const Format& f) {
+  if (const auto* ff = std::get_if<num::FloatFormat>(&f)) return num::to_double(num::max_finite_bits(*ff, false), f);
+  return std::ldexp(1.0, std::get<num::IntFormat>(f).bits - 1) - 1;
+}
+int top_binade(const Format& f) {
+  if (const auto* ff = std::get_if<num::FloatFormat>(&f)) return ff->emax();
+  return std::get<num::IntFormat>(f).bits - 2;
+}
+
+double scale_for(double absmax, const Format& f, Scaling s) {
+  if (absmax == 0 || s == Scaling::none) return 1.0;
+  if (s == Scaling::pow2) return std::ldexp(1.0, top_binade(f) - std::ilogb(absmax));
+  return max_value(f) / absmax;
+}
+
+}  // namespace
+
+QuantizedOperand quantize_operand(const Matrix& m, const Format& format, Scaling scaling, ScaleAxis axis,
+                                  std::uint64_t sr_stream) {
+  QuantizedOperand q;
+  q.rows = m.rows;
+  q.cols = m.cols;
+  q.axis = axis;
+  const bool per_channel = scaling == Scaling::channel;
+  const std::size_t groups = per_channel ? (axis == ScaleAxis::rows ? m.rows : m.cols) : 1;
+  std::vector<double> absmax(groups, 0.0);
+  for (std::size_t r = 0; r < m.rows; ++r) {
+    for (std::size_t c = 0; c < m.cols; ++c) {
+      const std::size_t g = per_channel ? (axis == ScaleAxis::rows ? r : c) : 0;
+      absmax[g] = std::max(absmax[g], std::fabs(m(r, c)));
+    }
+  }
+  q.scale.resize(groups);
+  for (std::size_t g = 0; g < groups; ++g) q.scale[g] = scale_for(absmax[g], format, scaling);
+
+  q.bits.resize(m.data.size());
+  q.values.resize(m.data.size());
+  for (std::size_t r = 0; r < m.rows; ++r) {
+    for (std::size_t c = 0; c < m.cols; ++c) {
+      const std::size_t idx = r * m.cols + c;
+      // x * scale rounded once: the product is formed exactly.
+      const num::Exact scaled =
+          num::exact_product(num::exact_from_double(m.data[idx]), num::exact_from_double(q.scale_at(r, c)));
+      const num::Result res = num::quantize(scaled, format, (sr_stream << 48) ^ idx);
+      q.bits[idx] = res.bits;
+      q.values[idx] = num::to_double(res.bits, format);
+      q.events.record(res.events);
+    }
+  }
+  return q;
+}
+
+// --- the general path: one output element at a time through num::mac ---------
+
+namespace {
+
+struct ElementCounts {
+  EventCounts product, accumulate, merge;
+};
+
+struct Plan {
+  const QuantizedOperand& a;
+  const QuantizedOperand& b;
+  const GemmConfig& config;
+  std::size_t m, k, n;
+  std::size_t chunk;   // == k for sequential
+  std::size_t chunks;  // number of chunks
+  const Format& c_format;
+};
+
+// Follows config.order literally; every rounding is num::mac or num::add.
+std::uint64_t dot_general(const Plan& p, std::size_t i, std::size_t j, ElementCounts& counts) {
+  const GemmConfig& cfg = p.config;
+  const Format& acc = cfg.accumulator;
+  const std::size_t steps = p.k + p.chunks;
+  std::uint64_t merged = 0;  // +0 in the merge format (all formats encode +0 as 0)
+  for (std::size_t c = 0; c < p.chunks; ++c) {
+    std::uint64_t sum = 0;  // each chunk starts from +0
+    const std::size_t k_end = std::min(p.k, (c + 1) * p.chunk);
+    for (std::size_t kk = c * p.chunk; kk < k_end; ++kk) {
+      const num::MacResult r = num::mac(sum, acc, p.a.bits[i * p.k + kk], p.b.bits[kk * p.n + j], cfg.multiplier,
+                                        cfg.product, sr_key(i, j, kk, p.n, steps));
+      if (cfg.product) counts.product.record(r.product_events);
+      counts.accumulate.record(r.sum_events);
+      sum = r.bits;
+    }
+    if (cfg.order.sequential()) return sum;
+    const num::Result r = num::add(merged, p.c_format, sum, acc, sr_key(i, j, p.k + c, p.n, steps));
+    counts.merge.record(r.events);
+    merged = r.bits;
+  }
+  return merged;
+}
+
+// --- the fast path: 16 output columns at a time in double lanes ---------------
+
+constexpr std::size_t kPanel = 16;  // columns per panel: four 4-lane vectors
+using L4 = fast::Lanes<4>;
+
+struct Rounders {
+  std::optional<fast::Rounder> product, accumulate, merge;
+};
+
+// Rounders for every step, or nullopt when some step is not exact in double.
+std::optional<Rounders> plan_fast(const GemmConfig& cfg, const Format& c_format) {
+  const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier);
+  const auto* acc = std::get_if<num::FloatFormat>(&cfg.accumulator);
+  if (mul == nullptr || acc == nullptr || !cfg.allow_fast_path) return std::nullopt;
+  Rounders r;
+  fast::Span addend = fast::product_span(fast::span_of(*mul), fast::span_of(*mul));
+  if (!fast::fits_double(addend)) return std::nullopt;
+  if (cfg.product) {
+    const auto* prod = std::get_if<num::FloatFormat>(&*cfg.product);
+    if (prod == nullptr || !(r.product = fast::Rounder::make(*prod, addend))) return std::nullopt;
+    addend = fast::span_of(*prod);
+  }
+  r.accumulate = fast::Rounder::make(*acc, fast::sum_span(fast::span_of(*acc), addend));
+  if (!r.accumulate) return std::nullopt;
+  if (!cfg.order.sequential()) {
+    const auto* merge = std::get_if<num::FloatFormat>(&c_format);
+    if (merge == nullptr) return std::nullopt;
+    r.merge = fast::Rounder::make(*merge, fast::sum_span(fast::span_of(*merge), fast::span_of(*acc)));
+    if (!r.merge) return std::nullopt;
+  }
+  return r;
+}
+
+// Per-lane event tallies; a mask lane is -1 when true, so subtracting counts.
+struct LaneTally {
+  L4::I overflow{}, underflow{}, swamp{}, inexact{};
+  ACCSIM_INLINE void add(const fast::Rounded<4>& r) {
+    overflow -= r.overflow;
+    underflow -= r.underflow;
+    inexact -= r.inexact;
+  }
+  // Adds the lanes that hold real columns into `counts`.
+  void drain(EventCounts& counts, std::size_t valid_lanes) const {
+    for (std::size_t l = 0; l < valid_lanes; ++l) {
+      counts.overflow += static_cast<std::uint64_t>(overflow[l]);
+      counts.underflow += static_cast<std::uint64_t>(underflow[l]);
+      counts.swamp += static_cast<std::uint64_t>(swamp[l]);
+      counts.inexact += static_cast<std::uint64_t>(inexact[l]);
+    }
+  }
+};
+
+struct PanelJob {
+  const double* a_row;  // k values
+  const double* panel;  // k rows of kPanel values
+  std::size_t k, chunk;
+  const Rounders* rounders;
+  double* out;  // kPanel results
+  LaneTally* tallies;  // [3][4]: product, accumulate, merge per vector
+};
+
+// Merging happens once per chunk, so its mode is dispatched at run time.
+void merge_lanes(const fast::Rounder& r, L4::D& running, L4::D chunk_sum, LaneTally& tally) {
+  fast::dispatch_mode(r.mode, [&]<Rounding Mode>() {
+    L4::I swamp;
+    const fast::Rounded<4> m = fast::accumulate_lanes<Mode, 4>(r, running, chunk_sum, &swamp);
+    running = m.value;
+    tally.add(m);
+    tally.swamp -= swamp;
+  });
+}
+
+template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
+  const fast::Rounder acc_r = *job.rounders->accumulate;
+  const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
+  // Tallies live in locals (registers) for the whole panel; written back once.
+  LaneTally product_tally[4], acc_tally[4], merge_tally[4];
+  L4::D running[4] = {};
+  const bool chunked = job.chunk < job.k;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk) {
+    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
+    L4::D acc[4] = {};
+    for (std::size_t kk = c0; kk < c1; ++kk) {
+      const L4::D a = L4::D{} + job.a_row[kk];
+      const double* brow = job.panel + kk * kPanel;
+      for (int v = 0; v < 4; ++v) {
+        L4::D b;
+        std::memcpy(&b, brow + 4 * v, sizeof b);
+        L4::D p = a * b;  // exact: the plan checked the product's span
+        if constexpr (kHasProduct) {
+          const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4>(prod_r, p);
+          p = pr.value;
+          product_tally[v].add(pr);
+        }
+        L4::I swamp;
+        const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4>(acc_r, acc[v], p, &swamp);
+        acc[v] = s.value;
+        acc_tally[v].add(s);
+        acc_tally[v].swamp -= swamp;
+      }
+    }
+    if (chunked) {
+      for (int v = 0; v < 4; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally[v]);
+    } else {
+      for (int v = 0; v < 4; ++v) running[v] = acc[v];
+    }
+  }
+  std::memcpy(job.out, running, sizeof running);
+  for (int v = 0; v < 4; ++v) {
+    job.tallies[v] = product_tally[v];
+    job.tallies[4 + v] = acc_tally[v];
+    job.tallies[8 + v] = merge_tally[v];
+  }
+}
+
+using PanelFn = void (*)(const PanelJob&);
+
+template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+__attribute__((target("avx2"))) void panel_avx2(const PanelJob& job) {
+  panel_kernel<AccMode, ProdMode, kHasProduct>(job);
+}
+template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+void panel_baseline(const PanelJob& job) {
+  panel_kernel<AccMode, ProdMode, kHasProduct>(job);
+}
+
+// The kernel for these modes, compiled for the best ISA this CPU has (the
+// default build targets any x86-64).
+PanelFn select_kernel(const Rounders& r) {
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  return fast::dispatch_mode(r.accumulate->mode, [&]<Rounding A>() -> PanelFn {
+    if (!r.product) return avx2 ? &panel_avx2<A, A, false> : &panel_baseline<A, A, false>;
+    return fast::dispatch_mode(r.product->mode, [&]<Rounding P>() -> PanelFn {
+      return avx2 ? &panel_avx2<A, P, true> : &panel_baseline<A, P, true>;
+    });
+  });
+}
+
+}  // namespace
+
+GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config) {
+  if (a.cols != b.rows) {
+    throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +
+                                std::to_string(b.rows) + "x" + std::to_string(b.cols) + ": inner dimensions differ");
+  }
+  const std::size_t m = a.rows, k = a.cols, n = b.cols;
+  GemmResult result;
+  result.c_format = config.order.merge(config.accumulator);
+  const std::size_t chunk = config.order.sequential() ? std::max<std::size_t>(k, 1)
+                                                      : static_cast<std::size_t>(config.order.chunk);
+  const std::size_t chunks = k == 0 ? 0 : (k + chunk - 1) / chunk;
+  result.c = Matrix(m, n);
+  result.c_bits.assign(m * n, 0);
+
+  const std::optional<Rounders> rounders = plan_fast(config, result.c_format);
+  result.stats.fast_path = rounders.has_value();
+  if (rounders && k > 0) {
+    // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
+    // four contiguous vectors.
+    const std::size_t panels = (n + kPanel - 1) / kPanel;
+    std::vector<double> packed(panels * k * kPanel, 0.0);
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
+    }
+    const PanelFn kernel = select_kernel(*rounders);
+    std::vector<ElementCounts> task_counts(m * panels);
+    parallel_for(m * panels, config.threads, [&](std::size_t task) {
+      const std::size_t i = task / panels, p = task % panels;
+      const std::size_t cols = std::min(kPanel, n - p * kPanel);
+      double out[kPanel];
+      LaneTally tallies[12];
+      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, out, tallies});
+      ElementCounts& counts = task_counts[task];
+      for (int v = 0; v < 4; ++v) {
+        const std::size_t valid = std::min<std::size_t>(4, cols > 4u * v ? cols - 4u * v : 0);
+        tallies[v].drain(counts.product, valid);
+        tallies[4 + v].drain(counts.accumulate, valid);
+        tallies[8 + v].drain(counts.merge, valid);
+      }
+      const std::uint64_t per_column = cols;
+      if (config.product) counts.product.ops += per_column * k;
+      counts.accumulate.ops += per_column * k;
+      if (!config.order.sequential()) counts.merge.ops += per_column * chunks;
+      for (std::size_t j = 0; j < cols; ++j) {
+        const std::size_t col = p * kPanel + j;
+        result.c(i, col) = out[j];
+        result.c_bits[i * n + col] = num::quantize(out[j], result.c_format).bits;  // exact: out[j] is on the grid
+      }
+    });
+    for (const ElementCounts& c : task_counts) {
+      result.stats.product += c.product;
+      result.stats.accumulate += c.accumulate;
+      result.stats.merge += c.merge;
+    }
+  } else {
+    const Plan plan{a, b, config, m, k, n, chunk, chunks, result.c_format};
+    std::vector<ElementCounts> row_counts(m);
+    parallel_for(m, config.threads, [&](std::size_t i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        const std::uint64_t bits = dot_general(plan, i, j, row_counts[i]);
+        result.c_bits[i * n + j] = bits;
+        result.c(i, j) = num::to_double(bits, result.c_format);
+      }
+    });
+    for (const ElementCounts& c : row_counts) {
+      result.stats.product += c.product;
+      result.stats.accumulate += c.accumulate;
+      result.stats.merge += c.merge;
+    }
+  }
+  return result;
+}
+
+GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config) {
+  if (a.cols != b.rows) {
+    throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +
+                                std::to_string(b.rows) + "x" + std::to_string(b.cols) + ": inner dimensions differ");
+  }
+  for (const Matrix* m : {&a, &b}) {
+    for (double x : m->data) {
+      if (!std::isfinite(x)) throw std::invalid_argument("gemm: operands must be finite");
+    }
+  }
+  const QuantizedOperand qa = quantize_operand(a, config.multiplier, config.scaling, ScaleAxis::rows, 1);
+  const QuantizedOperand qb = quantize_operand(b, config.multiplier, config.scaling, ScaleAxis::cols, 2);
+  GemmResult result = accumulate_products(qa, qb, config);
+  result.stats.quantize_a = qa.events;
+  result.stats.quantize_b = qb.events;
+  for (std::size_t i = 0; i < result.c.rows; ++i) {
+    for (std::size_t j = 0; j < result.c.cols; ++j) result.c(i, j) /= qa.scale_at(i, 0) * qb.scale_at(0, j);
+  }
+  if (config.error_stats) {
+    Matrix a_dequantized(a.rows, a.cols), b_dequantized(b.rows, b.cols);
+    for (std::size_t i = 0; i < a.rows; ++i)
+      for (std::size_t kk = 0; kk < a.cols; ++kk) a_dequantized(i, kk) = qa.values[i * a.cols + kk] / qa.scale_at(i, kk);
+    for (std::size_t kk = 0; kk < b.rows; ++kk)
+      for (std::size_t j = 0; j < b.cols; ++j) b_dequantized(kk, j) = qb.values[kk * b.cols + j] / qb.scale_at(kk, j);
+    result.stats.vs_quantized = compare(result.c, reference_gemm(a_dequantized, b_dequantized, config.threads));
+    result.stats.vs_original = compare(result.c, reference_gemm(a, b, config.threads));
+  }
+  return result;
+}
+
+}  // namespace accsim::ref

@@ -1,0 +1,96 @@
+// The reference (functional) GEMM: C = A·B with operands rounded into the
+// multiplier format, products exact or rounded into a product format, and
+// products accumulated in the accumulator format in an explicit order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/numerics/events.hpp"
+#include "models/numerics/format.hpp"
+#include "models/reference/error_stats.hpp"
+#include "models/reference/matrix.hpp"
+#include "models/reference/order.hpp"
+
+namespace accsim::ref {
+
+// How operands are scaled before rounding into the multiplier format; the
+// scale is undone in double after accumulation.
+enum class Scaling {
+  none,     // values used as given
+  tensor,   // one absmax scale: the largest magnitude maps to the format's max
+  channel,  // absmax per row of A and per column of B (per output channel)
+  pow2,     // a power of two per tensor placing the largest magnitude in the
+            // top binade: what a hardware per-tensor exponent bias does
+};
+[[nodiscard]] std::optional<Scaling> parse_scaling(std::string_view text);
+[[nodiscard]] std::string_view to_string(Scaling s);
+
+struct GemmConfig {
+  num::Format multiplier = num::formats::e4m3();
+  std::optional<num::Format> product;  // nullopt: exact (fused) products
+  num::Format accumulator = num::formats::fp32();
+  AccumulationOrder order;
+  Scaling scaling = Scaling::none;
+  unsigned threads = 0;          // 0: every hardware thread
+  bool allow_fast_path = true;   // false forces the general path (for tests)
+  bool error_stats = true;       // compute errors against double GEMMs
+};
+
+// An operand rounded into the multiplier format.
+enum class ScaleAxis { rows, cols };  // channel scaling: A per row, B per column
+struct QuantizedOperand {
+  std::size_t rows = 0, cols = 0;
+  std::vector<std::uint64_t> bits;  // encodings, row-major like the source
+  std::vector<double> values;       // their exact values (scaled domain)
+  std::vector<double> scale;        // 1 entry, or one per row (rows axis) / column (cols axis)
+  ScaleAxis axis = ScaleAxis::rows;
+  num::EventCounts events;
+
+  [[nodiscard]] double scale_at(std::size_t r, std::size_t c) const {
+    if (scale.size() == 1) return scale[0];
+    return axis == ScaleAxis::rows ? scale[r] : scale[c];
+  }
+};
+// sr_stream keeps the stochastic draws of A and B apart.
+[[nodiscard]] QuantizedOperand quantize_operand(const Matrix& m, const num::Format& format, Scaling scaling,
+                                                ScaleAxis axis, std::uint64_t sr_stream);
+
+// Key of the stochastic-rounding draw for step k of output (i, j); merges of
+// chunk results use step K + chunk index. Any engine that follows the same
+// order uses the same keys.
+[[nodiscard]] constexpr std::uint64_t sr_key(std::size_t i, std::size_t j, std::size_t step, std::size_t n,
+                                             std::size_t steps) {
+  return (static_cast<std::uint64_t>(i) * n + j) * steps + step;
+}
+
+struct GemmStats {
+  num::EventCounts quantize_a, quantize_b;
+  num::EventCounts product;     // rounding into the product format (none when fused)
+  num::EventCounts accumulate;  // every acc + product
+  num::EventCounts merge;       // chunk results into the merge format
+  ErrorStats vs_quantized;      // against the double GEMM of the quantized inputs
+  ErrorStats vs_original;       // against the double GEMM of the original inputs
+  bool fast_path = false;       // which implementation ran (results are identical)
+};
+
+struct GemmResult {
+  Matrix c;                           // result with the scales undone
+  std::vector<std::uint64_t> c_bits;  // raw result encodings, in the order's final format
+  num::Format c_format;               // accumulator, or merge format when chunked
+  GemmStats stats;
+};
+
+// Throws std::invalid_argument on mismatched shapes or non-finite inputs.
+[[nodiscard]] GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config);
+
+// The accumulation alone, on operands already rounded (the cycle-accurate
+// engine shares quantization with it). Fills c_bits, c_format and the
+// product/accumulate/merge counts; c holds accumulator values, unscaled.
+[[nodiscard]] GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b,
+                                             const GemmConfig& config);
+
+}  // namespace accsim::ref

@@ -1,0 +1,288 @@
+// The reference GEMM: its double-lane fast path against its general path
+// (num::mac per step), both against the machine's own float and _Float16
+// arithmetic, and its invariance to thread count.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "models/numerics/arith.hpp"
+#include "models/reference/gemm.hpp"
+
+namespace accsim::ref {
+namespace {
+
+std::uint64_t test_seed() {
+  const char* env = std::getenv("ACCSIM_TEST_SEED");
+  return env ? std::strtoull(env, nullptr, 10) : 20240125;
+}
+
+// Values spread over many binades with exact zeros, so swamping, underflow and
+// cancellation all occur.
+Matrix random_matrix(std::size_t rows, std::size_t cols, std::mt19937_64& rng, double spread = 8) {
+  Matrix m(rows, cols);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  std::uniform_real_distribution<double> exponent(-spread, spread);
+  for (double& x : m.data) {
+    const auto pick = rng() % 16;
+    x = pick == 0 ? 0.0 : unit(rng) * std::exp2(exponent(rng));
+  }
+  return m;
+}
+
+struct GemmCase {
+  std::string mul, acc, prod, order, scale;
+  std::size_t m, k, n;
+};
+
+std::string describe(const GemmCase& c) {
+  return "mul=" + c.mul + " acc=" + c.acc + " prod=" + (c.prod.empty() ? "exact" : c.prod) + " order=" + c.order +
+         " scale=" + c.scale + " shape=" + std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+         std::to_string(c.n);
+}
+
+GemmConfig make_config(const GemmCase& c) {
+  GemmConfig cfg;
+  cfg.multiplier = num::parse_format(c.mul);
+  cfg.accumulator = num::parse_format(c.acc);
+  if (!c.prod.empty()) cfg.product = num::parse_format(c.prod);
+  cfg.order = parse_order(c.order);
+  cfg.scaling = *parse_scaling(c.scale);
+  return cfg;
+}
+
+void expect_same_counts(const num::EventCounts& a, const num::EventCounts& b, const char* what) {
+  EXPECT_EQ(a.ops, b.ops) << what;
+  EXPECT_EQ(a.overflow, b.overflow) << what;
+  EXPECT_EQ(a.underflow, b.underflow) << what;
+  EXPECT_EQ(a.swamp, b.swamp) << what;
+  EXPECT_EQ(a.inexact, b.inexact) << what;
+  EXPECT_EQ(a.invalid, b.invalid) << what;
+}
+
+class FastPathMatchesGeneral : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(FastPathMatchesGeneral, BitsAndEvents) {
+  const GemmCase& c = GetParam();
+  std::mt19937_64 rng(test_seed());
+  SCOPED_TRACE(describe(c) + " seed=" + std::to_string(test_seed()));
+  const Matrix a = random_matrix(c.m, c.k, rng);
+  const Matrix b = random_matrix(c.k, c.n, rng);
+  GemmConfig cfg = make_config(c);
+  cfg.error_stats = false;
+  const GemmResult fast = gemm(a, b, cfg);
+  ASSERT_TRUE(fast.stats.fast_path) << "this case is meant to exercise the fast path";
+  cfg.allow_fast_path = false;
+  const GemmResult general = gemm(a, b, cfg);
+  ASSERT_FALSE(general.stats.fast_path);
+  for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
+    ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
+  }
+  expect_same_counts(fast.stats.product, general.stats.product, "product");
+  expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
+  expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
+  // The cases must actually provoke rounding, or the comparison proves little.
+  EXPECT_GT(general.stats.accumulate.inexact, 0u);
+}
+
+std::vector<GemmCase> fast_cases() {
+  const char* paper_acc = "M7E4,bias=10,round=rtz,ftz";
+  const char* paper_prod = "M7E4,bias=12,round=rtz,ftz";
+  std::vector<GemmCase> cases = {
+      {"e4m3", paper_acc, paper_prod, "chunked:16", "pow2", 33, 70, 37},
+      {"e4m3", paper_acc, "", "sequential", "pow2", 17, 64, 16},
+      {"e4m3", "M7E4", "", "chunked:16", "pow2", 9, 100, 21},
+      {"e4m3", "M10E5", "", "sequential", "tensor", 5, 257, 18},
+      {"e4m3", "M3E4", "", "sequential", "none", 8, 40, 19},
+      {"e3m4", "M6E5,ftz", "M7E5", "chunked:8:M10E5", "channel", 7, 50, 33},
+      {"M2E4", "M10E5", "", "chunked:4:M12E6", "pow2", 6, 31, 5},
+      {"e4m3", "fp16,round=rtz", "", "sequential", "pow2", 4, 64, 20},
+      {"e4m3", "fp16,sat", "", "chunked:32", "pow2", 4, 64, 20},
+      {"e4m3", "M2E3,bias=1", "", "sequential", "tensor", 5, 30, 17},
+      {"e4m3", "M7E4,bias=-2,ftz", "", "sequential", "tensor", 5, 30, 17},
+  };
+  // Every rounding mode of the accumulator and of the product.
+  for (const char* mode : {"rne", "rna", "rtz", "rd", "ru"}) {
+    for (const char* pmode : {"rne", "rtz", "ru"}) {
+      cases.push_back({"e4m3", std::string("M7E4,bias=10,round=") + mode,
+                       std::string("M5E4,bias=12,round=") + pmode, "chunked:16:M9E5,round=" + std::string(mode), "pow2",
+                       6, 48, 17});
+    }
+    cases.push_back({"e4m3", std::string("M4E4,ftz,round=") + mode, "", "sequential", "tensor", 5, 64, 16});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, FastPathMatchesGeneral, ::testing::ValuesIn(fast_cases()));
+
+// Independent oracle: with an fp32 accumulator and exact products, each step
+// is fmaf, which for e4m3 operands equals float(acc) + float(a*b).
+TEST(ReferenceGemm, Fp32AccumulatorMatchesNativeFloat) {
+  std::mt19937_64 rng(test_seed());
+  const Matrix a = random_matrix(13, 300, rng, 20);
+  const Matrix b = random_matrix(300, 11, rng, 20);
+  GemmConfig cfg;
+  cfg.multiplier = num::formats::e4m3();
+  cfg.accumulator = num::formats::fp32();
+  cfg.scaling = Scaling::none;
+  const QuantizedOperand qa = quantize_operand(a, cfg.multiplier, cfg.scaling, ScaleAxis::rows, 1);
+  const QuantizedOperand qb = quantize_operand(b, cfg.multiplier, cfg.scaling, ScaleAxis::cols, 2);
+  const GemmResult r = accumulate_products(qa, qb, cfg);
+  for (std::size_t i = 0; i < 13; ++i) {
+    for (std::size_t j = 0; j < 11; ++j) {
+      float acc = 0.0f;
+      for (std::size_t k = 0; k < 300; ++k) {
+        acc = std::fmaf(static_cast<float>(qa.values[i * 300 + k]), static_cast<float>(qb.values[k * 11 + j]), acc);
+      }
+      ASSERT_EQ(r.c_bits[i * 11 + j], std::bit_cast<std::uint32_t>(acc)) << i << "," << j;
+    }
+  }
+}
+
+// Chunks of 8 summed in _Float16 from +0, merged in float: checks the chunked
+// order itself against the machine's arithmetic.
+TEST(ReferenceGemm, ChunkedFp16MergedInFp32MatchesNative) {
+  std::mt19937_64 rng(test_seed() + 1);
+  const Matrix a = random_matrix(7, 77, rng, 3);
+  const Matrix b = random_matrix(77, 19, rng, 3);
+  GemmConfig cfg;
+  cfg.multiplier = num::formats::e4m3();
+  cfg.accumulator = num::formats::fp16();
+  cfg.product = num::formats::fp16();
+  cfg.order = parse_order("chunked:8:fp32");
+  const QuantizedOperand qa = quantize_operand(a, cfg.multiplier, Scaling::none, ScaleAxis::rows, 1);
+  const QuantizedOperand qb = quantize_operand(b, cfg.multiplier, Scaling::none, ScaleAxis::cols, 2);
+  for (bool allow_fast : {true, false}) {
+    cfg.allow_fast_path = allow_fast;
+    const GemmResult r = accumulate_products(qa, qb, cfg);
+    for (std::size_t i = 0; i < 7; ++i) {
+      for (std::size_t j = 0; j < 19; ++j) {
+        float merged = 0.0f;
+        for (std::size_t c0 = 0; c0 < 77; c0 += 8) {
+          _Float16 chunk = 0;
+          for (std::size_t k = c0; k < std::min<std::size_t>(77, c0 + 8); ++k) {
+            const auto p = static_cast<_Float16>(qa.values[i * 77 + k] * qb.values[k * 19 + j]);
+            chunk = static_cast<_Float16>(chunk + p);
+          }
+          merged += static_cast<float>(chunk);
+        }
+        ASSERT_EQ(r.c_bits[i * 19 + j], std::bit_cast<std::uint32_t>(merged)) << i << "," << j;
+      }
+    }
+  }
+}
+
+TEST(ReferenceGemm, IdenticalForAnyThreadCount) {
+  std::mt19937_64 rng(test_seed() + 2);
+  const Matrix a = random_matrix(37, 64, rng);
+  const Matrix b = random_matrix(64, 29, rng);
+  for (bool allow_fast : {true, false}) {
+    for (const char* acc : {"M7E4,bias=10,round=rtz,ftz", "M7E4,round=sr,seed=7"}) {
+      GemmConfig cfg;
+      cfg.accumulator = num::parse_format(acc);
+      cfg.order = parse_order("chunked:16");
+      cfg.scaling = Scaling::pow2;
+      cfg.allow_fast_path = allow_fast;
+      cfg.threads = 1;
+      const GemmResult one = gemm(a, b, cfg);
+      for (unsigned t : {2u, 3u, 8u}) {
+        cfg.threads = t;
+        const GemmResult many = gemm(a, b, cfg);
+        EXPECT_EQ(one.c_bits, many.c_bits) << acc << " threads=" << t;
+        expect_same_counts(one.stats.accumulate, many.stats.accumulate, "accumulate");
+        expect_same_counts(one.stats.merge, many.stats.merge, "merge");
+        EXPECT_EQ(one.stats.vs_original.snr_db, many.stats.vs_original.snr_db);
+      }
+    }
+  }
+}
+
+TEST(ReferenceGemm, StochasticRoundingDependsOnSeedOnly) {
+  std::mt19937_64 rng(test_seed() + 3);
+  const Matrix a = random_matrix(8, 64, rng);
+  const Matrix b = random_matrix(64, 8, rng);
+  GemmConfig cfg;
+  cfg.scaling = Scaling::pow2;
+  cfg.accumulator = num::parse_format("M5E5,round=sr,seed=1");
+  const GemmResult r1 = gemm(a, b, cfg);
+  const GemmResult r1_again = gemm(a, b, cfg);
+  cfg.accumulator = num::parse_format("M5E5,round=sr,seed=2");
+  const GemmResult r2 = gemm(a, b, cfg);
+  EXPECT_EQ(r1.c_bits, r1_again.c_bits);
+  EXPECT_NE(r1.c_bits, r2.c_bits);
+}
+
+TEST(Quantize, Pow2PlacesLargestInTopBinade) {
+  Matrix m(2, 3);
+  m.data = {0.3, -5.5, 1.0, 2.0, 0.0, -0.01};
+  const QuantizedOperand q = quantize_operand(m, num::formats::e4m3(), Scaling::pow2, ScaleAxis::rows, 0);
+  ASSERT_EQ(q.scale.size(), 1u);
+  // |−5.5| is in [4, 8); e4m3's top binade is [256, 512): scale 2^6.
+  EXPECT_EQ(q.scale[0], 64.0);
+  EXPECT_EQ(q.values[1], -352.0);  // 5.5 * 64 = 352 = 1.375 * 256, representable
+}
+
+TEST(Quantize, TensorAndChannelMapAbsmaxToFormatMax) {
+  Matrix m(2, 2);
+  m.data = {1.0, -3.0, 0.5, 0.25};
+  const QuantizedOperand t = quantize_operand(m, num::formats::e4m3(), Scaling::tensor, ScaleAxis::rows, 0);
+  EXPECT_EQ(t.values[1], -448.0);
+  const QuantizedOperand c = quantize_operand(m, num::formats::e4m3(), Scaling::channel, ScaleAxis::rows, 0);
+  ASSERT_EQ(c.scale.size(), 2u);
+  EXPECT_EQ(c.values[1], -448.0);
+  EXPECT_EQ(c.values[2], 448.0);
+  const QuantizedOperand cols = quantize_operand(m, num::formats::e4m3(), Scaling::channel, ScaleAxis::cols, 0);
+  EXPECT_EQ(cols.values[0], 448.0);
+  EXPECT_EQ(cols.values[1], -448.0);
+  const QuantizedOperand i8 = quantize_operand(m, num::IntFormat{8, false}, Scaling::tensor, ScaleAxis::rows, 0);
+  EXPECT_EQ(num::to_double(i8.bits[1], num::IntFormat{8, false}), -127.0);
+}
+
+TEST(ReferenceGemm, ScaleIsUndoneAndErrorsAreReported) {
+  std::mt19937_64 rng(test_seed() + 4);
+  const Matrix a = random_matrix(16, 128, rng, 2);
+  const Matrix b = random_matrix(128, 16, rng, 2);
+  GemmConfig cfg;
+  cfg.accumulator = num::formats::fp32();
+  cfg.scaling = Scaling::pow2;
+  const GemmResult wide = gemm(a, b, cfg);
+  // With an fp32 accumulator the only error is the e4m3 input rounding: the
+  // result tracks the exact GEMM of the quantized inputs to fp32 precision.
+  EXPECT_LT(wide.stats.vs_quantized.rel_frobenius, 1e-6);
+  EXPECT_GT(wide.stats.vs_original.rel_frobenius, 1e-3);  // e4m3 inputs lose ~2^-4
+  EXPECT_LT(wide.stats.vs_original.rel_frobenius, 0.2);
+  cfg.accumulator = num::parse_format("M7E4,bias=10,round=rtz,ftz");
+  const GemmResult narrow = gemm(a, b, cfg);
+  EXPECT_GT(narrow.stats.vs_quantized.rel_frobenius, wide.stats.vs_quantized.rel_frobenius);
+  EXPECT_LT(narrow.stats.vs_quantized.snr_db, wide.stats.vs_quantized.snr_db);
+}
+
+TEST(ReferenceGemm, RejectsBadShapesAndNonFinite) {
+  GemmConfig cfg;
+  EXPECT_THROW((void)gemm(Matrix(2, 3), Matrix(4, 2), cfg), std::invalid_argument);
+  Matrix a(2, 2);
+  a.data[3] = std::nan("");
+  EXPECT_THROW((void)gemm(a, Matrix(2, 2), cfg), std::invalid_argument);
+}
+
+TEST(AccumulationOrder, ParsesAndPrints) {
+  EXPECT_TRUE(parse_order("sequential").sequential());
+  EXPECT_EQ(parse_order("chunked:16").chunk, 16);
+  const AccumulationOrder o = parse_order("chunked:4:M10E5,round=rtz");
+  EXPECT_EQ(to_string(o), "chunked:4:M10E5,round=rtz");
+  EXPECT_EQ(parse_order(to_string(o)), o);
+  for (const char* bad : {"chunked", "chunked:", "chunked:0", "chunked:x", "chunked:4:M99E4", "random"}) {
+    EXPECT_THROW((void)parse_order(bad), num::FormatError) << bad;
+  }
+  try {
+    (void)parse_order("chunked:4:M60E4");
+  } catch (const num::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("mantissa bits must be 0..52"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace accsim::ref
