@@ -8,7 +8,8 @@ std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
   // Overflow must land on the largest finite value: an infinity would then
   // have to flow through the double domain, which the lanes do not model.
   if (f.overflow_to_inf() && f.rounding != Rounding::rtz) return std::nullopt;
-  if (!fits_double(span_of(f)) || !fits_double(input)) return std::nullopt;
+  // Every value of the format, subnormals included, must be a normal double.
+  if (f.emin() - f.man_bits < -1022 || f.emax() > 1022 || !fits_double(input)) return std::nullopt;
   // The subnormal trick adds 2^emin to |x| < 2^emin; that sum must be exact.
   if (f.subnormals && f.emin() - input.lsb > 52) return std::nullopt;
 
@@ -29,7 +30,7 @@ Events events_of(const Rounded<1>& x, Lanes<1>::I swamp) {
   Events e = 0;
   if (x.overflow[0]) e |= kOverflow;
   if (x.underflow[0]) e |= kUnderflow;
-  if (x.inexact[0]) e |= kInexact;
+  if (!x.exact[0]) e |= kInexact;
   if (swamp[0]) e |= kSwamp;
   return e;
 }

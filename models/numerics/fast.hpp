@@ -75,7 +75,9 @@ struct Lanes<4> {
 template <int W>
 struct Rounded {
   typename Lanes<W>::D value;
-  typename Lanes<W>::I overflow, underflow, inexact;  // event masks
+  // Event masks; `exact` is the complement of inexact (counting exact lanes
+  // saves an inversion in the hot loop).
+  typename Lanes<W>::I overflow, underflow, exact;
 };
 
 // Rounds the magnitude bits `a` (an exact double's |x|) on a grid whose last
@@ -111,28 +113,34 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
   const U a = u ^ sign;
   const I negative = (I)(u) < 0;
 
-  const I tiny = (I)(a) < static_cast<std::int64_t>(r.min_normal_bits);
-  U m = round_magnitude<Mode, W>(r, a, negative);
+  // 0 < |x| < 2^emin, as one signed compare: a - 1 with its sign bit flipped
+  // orders like an unsigned a - 1, which wraps zero to the top.
+  const I tiny = (I)(a + 0x7fffffffffffffffULL) < static_cast<std::int64_t>((r.min_normal_bits - 1) ^ kSign);
+  U m;
   if (!r.ftz) {
     // Below 2^emin the grid is fixed at 2^(emin - M): shift |x| into the
-    // binade of 2^emin (exactly), round there, and shift back.
-    const D min_normal = D{} + std::bit_cast<double>(r.min_normal_bits);
-    D y = (D)(a) + min_normal;
+    // binade of 2^emin by adding 2^emin (exact), round there, and subtract
+    // it again. Other lanes (and zeros, which round to themselves) add and
+    // subtract +0, which changes nothing.
+    const U offset_bits = U(tiny) & r.min_normal_bits;
+    const D offset = (D)(offset_bits);
+    D y = (D)(a) + offset;
     const U yr = round_magnitude<Mode, W>(r, (U)(y), negative);
-    D sub = (D)(yr) - min_normal;
-    m = (m & ~U(tiny)) | ((U)(sub) & U(tiny));
+    D rounded = (D)(yr) - offset;
+    m = (U)(rounded);
   } else {
-    m &= ~U(tiny);  // flush to zero, before rounding
+    m = round_magnitude<Mode, W>(r, a, negative);
+    m = tiny ? U{} : m;  // flush to zero, before rounding
   }
   const I overflow = (I)(m) > static_cast<std::int64_t>(r.max_bits);
-  m = (m & ~U(overflow)) | (r.max_bits & U(overflow));
+  m = overflow ? (U{} + r.max_bits) : m;
   const U bits = m | sign;
 
   Rounded<W> out;
   out.value = (D)(bits);
   out.overflow = overflow;
-  out.underflow = tiny & ((I)(a) != 0);
-  out.inexact = (I)(m) != (I)(a);
+  out.underflow = tiny;
+  out.exact = (I)(m) == (I)(a);
   return out;
 }
 

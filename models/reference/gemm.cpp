@@ -132,9 +132,10 @@ std::uint64_t dot_general(const Plan& p, std::size_t i, std::size_t j, ElementCo
   return merged;
 }
 
-// --- the fast path: 16 output columns at a time in double lanes ---------------
+// --- the fast path: kPanel output columns at a time in double lanes ----------
 
-constexpr std::size_t kPanel = 16;  // columns per panel: four 4-lane vectors
+constexpr int kVectors = 4;                  // independent 4-lane accumulators per panel
+constexpr std::size_t kPanel = 4 * kVectors;  // columns per panel
 using L4 = fast::Lanes<4>;
 
 struct Rounders {
@@ -167,19 +168,21 @@ std::optional<Rounders> plan_fast(const GemmConfig& cfg, const Format& c_format)
 
 // Per-lane event tallies; a mask lane is -1 when true, so subtracting counts.
 struct LaneTally {
-  L4::I overflow{}, underflow{}, swamp{}, inexact{};
+  L4::I overflow{}, underflow{}, swamp{}, exact{};
   ACCSIM_INLINE void add(const fast::Rounded<4>& r) {
     overflow -= r.overflow;
     underflow -= r.underflow;
-    inexact -= r.inexact;
+    exact -= r.exact;
   }
-  // Adds the lanes that hold real columns into `counts`.
-  void drain(EventCounts& counts, std::size_t valid_lanes) const {
+  // Adds the lanes that hold real columns, each of which ran ops_per_lane
+  // operations, into `counts`.
+  void drain(EventCounts& counts, std::size_t valid_lanes, std::uint64_t ops_per_lane) const {
     for (std::size_t l = 0; l < valid_lanes; ++l) {
+      counts.ops += ops_per_lane;
       counts.overflow += static_cast<std::uint64_t>(overflow[l]);
       counts.underflow += static_cast<std::uint64_t>(underflow[l]);
       counts.swamp += static_cast<std::uint64_t>(swamp[l]);
-      counts.inexact += static_cast<std::uint64_t>(inexact[l]);
+      counts.inexact += ops_per_lane - static_cast<std::uint64_t>(exact[l]);
     }
   }
 };
@@ -190,7 +193,7 @@ struct PanelJob {
   std::size_t k, chunk;
   const Rounders* rounders;
   double* out;  // kPanel results
-  LaneTally* tallies;  // [3][4]: product, accumulate, merge per vector
+  LaneTally* tallies;  // [3][kVectors]: product, accumulate, merge per vector
 };
 
 // Merging happens once per chunk, so its mode is dispatched at run time.
@@ -209,16 +212,16 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
   const fast::Rounder acc_r = *job.rounders->accumulate;
   const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
   // Tallies live in locals (registers) for the whole panel; written back once.
-  LaneTally product_tally[4], acc_tally[4], merge_tally[4];
-  L4::D running[4] = {};
+  LaneTally product_tally[kVectors], acc_tally[kVectors], merge_tally[kVectors];
+  L4::D running[kVectors] = {};
   const bool chunked = job.chunk < job.k;
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk) {
     const std::size_t c1 = std::min(job.k, c0 + job.chunk);
-    L4::D acc[4] = {};
+    L4::D acc[kVectors] = {};
     for (std::size_t kk = c0; kk < c1; ++kk) {
       const L4::D a = L4::D{} + job.a_row[kk];
       const double* brow = job.panel + kk * kPanel;
-      for (int v = 0; v < 4; ++v) {
+      for (int v = 0; v < kVectors; ++v) {
         L4::D b;
         std::memcpy(&b, brow + 4 * v, sizeof b);
         L4::D p = a * b;  // exact: the plan checked the product's span
@@ -235,16 +238,16 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
       }
     }
     if (chunked) {
-      for (int v = 0; v < 4; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally[v]);
+      for (int v = 0; v < kVectors; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally[v]);
     } else {
-      for (int v = 0; v < 4; ++v) running[v] = acc[v];
+      for (int v = 0; v < kVectors; ++v) running[v] = acc[v];
     }
   }
   std::memcpy(job.out, running, sizeof running);
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < kVectors; ++v) {
     job.tallies[v] = product_tally[v];
-    job.tallies[4 + v] = acc_tally[v];
-    job.tallies[8 + v] = merge_tally[v];
+    job.tallies[kVectors + v] = acc_tally[v];
+    job.tallies[2 * kVectors + v] = merge_tally[v];
   }
 }
 
@@ -291,7 +294,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   result.stats.fast_path = rounders.has_value();
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
-    // four contiguous vectors.
+    // kVectors contiguous vectors.
     const std::size_t panels = (n + kPanel - 1) / kPanel;
     std::vector<double> packed(panels * k * kPanel, 0.0);
     for (std::size_t kk = 0; kk < k; ++kk) {
@@ -303,19 +306,15 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       const std::size_t i = task / panels, p = task % panels;
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
       double out[kPanel];
-      LaneTally tallies[12];
+      LaneTally tallies[3 * kVectors];
       kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, out, tallies});
       ElementCounts& counts = task_counts[task];
-      for (int v = 0; v < 4; ++v) {
+      for (int v = 0; v < kVectors; ++v) {
         const std::size_t valid = std::min<std::size_t>(4, cols > 4u * v ? cols - 4u * v : 0);
-        tallies[v].drain(counts.product, valid);
-        tallies[4 + v].drain(counts.accumulate, valid);
-        tallies[8 + v].drain(counts.merge, valid);
+        if (config.product) tallies[v].drain(counts.product, valid, k);
+        tallies[kVectors + v].drain(counts.accumulate, valid, k);
+        if (!config.order.sequential()) tallies[2 * kVectors + v].drain(counts.merge, valid, chunks);
       }
-      const std::uint64_t per_column = cols;
-      if (config.product) counts.product.ops += per_column * k;
-      counts.accumulate.ops += per_column * k;
-      if (!config.order.sequential()) counts.merge.ops += per_column * chunks;
       for (std::size_t j = 0; j < cols; ++j) {
         const std::size_t col = p * kPanel + j;
         result.c(i, col) = out[j];
