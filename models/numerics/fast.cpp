@@ -1,5 +1,7 @@
 #include "models/numerics/fast.hpp"
 
+#include <cmath>
+
 namespace accsim::num::fast {
 
 std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
@@ -19,6 +21,7 @@ std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
   r.drop = 52 - f.man_bits;
   r.drop_mask = (std::uint64_t{1} << r.drop) - 1;
   r.half = std::uint64_t{1} << (r.drop - 1);
+  r.grid_scale = std::ldexp(1.0, r.drop);
   r.min_normal_bits = static_cast<std::uint64_t>(f.emin() + 1023) << 52;
   const std::uint64_t max_fraction = f.max_significand() - (std::uint64_t{1} << f.man_bits);
   r.max_bits = (static_cast<std::uint64_t>(f.emax() + 1023) << 52) | (max_fraction << r.drop);

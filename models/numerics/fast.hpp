@@ -43,6 +43,7 @@ struct Rounder {
   int drop = 0;                    // fraction bits of a double below the format's last place
   std::uint64_t drop_mask = 0;     // (1 << drop) - 1
   std::uint64_t half = 0;          // 1 << (drop - 1)
+  double grid_scale = 0;           // 2^drop
   std::uint64_t min_normal_bits = 0;  // double bits of 2^emin
   std::uint64_t max_bits = 0;         // double bits of the largest finite magnitude, which is
                                       // also what overflow returns (see make())
@@ -88,10 +89,9 @@ ACCSIM_INLINE typename Lanes<W>::U round_magnitude(const Rounder& r, typename La
                                                    typename Lanes<W>::I negative) {
   using U = typename Lanes<W>::U;
   const U keep = ~U{} ^ r.drop_mask;
+  // (Nearest-even is done by the FPU in round_lanes.)
   if constexpr (Mode == Rounding::rtz) {
     return a & keep;
-  } else if constexpr (Mode == Rounding::rne) {
-    return (a + (r.half - 1) + ((a >> r.drop) & 1)) & keep;
   } else if constexpr (Mode == Rounding::rna) {
     return (a + r.half) & keep;
   } else {
@@ -117,7 +117,20 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
   // orders like an unsigned a - 1, which wraps zero to the top.
   const I tiny = (I)(a + 0x7fffffffffffffffULL) < static_cast<std::int64_t>((r.min_normal_bits - 1) ^ kSign);
   U m;
-  if (!r.ftz) {
+  if constexpr (Mode == Rounding::rne) {
+    // The FPU itself rounds to nearest-even: adding C = 2^(max(e, emin) + 52 - M)
+    // moves the format's last place (normal or subnormal grid) onto the
+    // double's last place, and subtracting C again is exact.
+    D c = (D)(a & 0x7ff0000000000000ULL);
+    if (!r.ftz) {
+      const D min_normal = D{} + std::bit_cast<double>(r.min_normal_bits);
+      c = c > min_normal ? c : min_normal;
+    }
+    c *= r.grid_scale;
+    D rounded = ((D)(a) + c) - c;
+    m = (U)(rounded);
+    if (r.ftz) m = tiny ? U{} : m;  // flush to zero, before rounding
+  } else if (!r.ftz) {
     // Below 2^emin the grid is fixed at 2^(emin - M): shift |x| into the
     // binade of 2^emin by adding 2^emin (exact), round there, and subtract
     // it again. Other lanes (and zeros, which round to themselves) add and
