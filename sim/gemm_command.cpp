@@ -1,0 +1,298 @@
+#include "sim/gemm_command.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <new>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "models/reference/parallel.hpp"
+#include "sim/errors.hpp"
+#include "sim/output_file.hpp"
+
+namespace accsim::sim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+num::Format parse_format_flag(std::string_view flag, const std::string& text) {
+  try {
+    return num::parse_format(text);
+  } catch (const num::FormatError& e) {
+    throw InputError(flag, e.what());
+  }
+}
+
+// Rejects what the GEMM cannot take: empty operands and non-finite values
+// (NaN and inf have no place in a quantized tensor; the first one is named
+// so the user can find it).
+void check_operand(const ref::Matrix& m, const std::string& name) {
+  if (m.rows == 0 || m.cols == 0) {
+    throw InputError(name, fmt::format("shape ({}, {}) is empty; every dimension must be at least 1", m.rows,
+                                       m.cols));
+  }
+  for (std::size_t i = 0; i < m.data.size(); ++i) {
+    const double x = m.data[i];
+    if (std::isfinite(x)) continue;
+    const char* what = std::isnan(x) ? "NaN" : (x > 0 ? "+inf" : "-inf");
+    throw InputError(name, fmt::format("element (row {}, col {}) is {}; every input value must be finite",
+                                       i / m.cols, i % m.cols, what));
+  }
+}
+
+std::string format_name(const num::Format& f) { return num::to_string(f); }
+
+nlohmann::ordered_json events_json(const num::EventCounts& e) {
+  nlohmann::ordered_json j;
+  j["ops"] = e.ops;
+  j["overflow"] = e.overflow;
+  j["underflow"] = e.underflow;
+  j["swamp"] = e.swamp;
+  j["inexact"] = e.inexact;
+  j["invalid"] = e.invalid;
+  return j;
+}
+
+nlohmann::ordered_json error_json(const ref::ErrorStats& s) {
+  nlohmann::ordered_json j;
+  j["rel_frobenius"] = json_number(s.rel_frobenius);
+  j["max_abs"] = json_number(s.max_abs);
+  j["snr_db"] = json_number(s.snr_db);
+  return j;
+}
+
+std::string rate(std::uint64_t count, std::uint64_t ops) {
+  if (ops == 0) return "-";
+  return fmt::format("{:.3g}%", 100.0 * static_cast<double>(count) / static_cast<double>(ops));
+}
+
+std::string seconds_text(double s) {
+  if (s < 1e-3) return fmt::format("{:.1f} us", s * 1e6);
+  if (s < 1) return fmt::format("{:.1f} ms", s * 1e3);
+  return fmt::format("{:.2f} s", s);
+}
+
+std::string summary(const GemmRun& run, double gemm_seconds, unsigned threads) {
+  const ref::GemmConfig& c = run.config;
+  const ref::GemmStats& st = run.result.stats;
+  std::string s;
+  auto line = [&s](std::string_view text) {
+    s += text;
+    s += '\n';
+  };
+  line(fmt::format("accsim gemm: A {}x{} ({}, {}) x B {}x{} ({}, {}) -> C {}x{}", run.m, run.k,
+                   run.options.a_path, to_string(run.a_dtype), run.k, run.n, run.options.b_path,
+                   to_string(run.b_dtype), run.m, run.n));
+  line(fmt::format("  multiplier   {}", format_name(c.multiplier)));
+  line(fmt::format("  product      {}", c.product ? format_name(*c.product) : "exact (fused)"));
+  line(fmt::format("  accumulator  {}", format_name(c.accumulator)));
+  if (c.order.sequential()) {
+    line("  order        sequential");
+  } else {
+    line(fmt::format("  order        {} (chunk results merged in {})", ref::to_string(c.order),
+                     format_name(c.order.merge(c.accumulator))));
+  }
+  line(fmt::format("  scale        {}", ref::to_string(c.scaling)));
+  line(fmt::format("  MACs         {}, {} path", run.m * run.k * run.n, st.fast_path ? "fast" : "general"));
+  line(fmt::format("  time         {} with error statistics, {} thread{}", seconds_text(gemm_seconds), threads,
+                   threads == 1 ? "" : "s"));
+  line(fmt::format("  {:<14}{:>12}{:>11}{:>11}{:>11}{:>11}{:>11}", "events", "ops", "overflow", "underflow",
+                   "swamp", "inexact", "invalid"));
+  auto row = [&](std::string_view label, const num::EventCounts& e) {
+    line(fmt::format("    {:<12}{:>12}{:>11}{:>11}{:>11}{:>11}{:>11}", label, e.ops, e.overflow, e.underflow,
+                     e.swamp, e.inexact, e.invalid));
+  };
+  row("quantize A", st.quantize_a);
+  row("quantize B", st.quantize_b);
+  row("product", st.product);
+  row("accumulate", st.accumulate);
+  const num::EventCounts& acc = st.accumulate;
+  line(fmt::format("    {:<12}{:>12}{:>11}{:>11}{:>11}{:>11}{:>11}", "", "per acc op", rate(acc.overflow, acc.ops),
+                   rate(acc.underflow, acc.ops), rate(acc.swamp, acc.ops), rate(acc.inexact, acc.ops),
+                   rate(acc.invalid, acc.ops)));
+  if (!c.order.sequential()) row("merge", st.merge);
+  line(fmt::format("  {:<22}{:>15}{:>12}{:>10}", "error", "rel. Frobenius", "max abs", "SNR dB"));
+  auto err_row = [&](std::string_view label, const ref::ErrorStats& e) {
+    line(fmt::format("    {:<20}{:>15.4g}{:>12.4g}{:>10.2f}", label, e.rel_frobenius, e.max_abs, e.snr_db));
+  };
+  err_row("vs quantized inputs", st.vs_quantized);
+  err_row("vs original inputs", st.vs_original);
+  return s;
+}
+
+int run_or_throw(const GemmOptions& o, std::ostream& out) {
+  // Flags first: they are cheap to check and say more than a failed load.
+  GemmRun run;
+  run.options = o;
+  ref::GemmConfig& config = run.config;
+  config.multiplier = parse_format_flag("--mul", o.multiplier);
+  config.accumulator = parse_format_flag("--acc", o.accumulator);
+  if (!o.product.empty()) config.product = parse_format_flag("--prod", o.product);
+  try {
+    config.order = ref::parse_order(o.order);
+  } catch (const num::FormatError& e) {
+    throw InputError("--order", e.what());
+  }
+  const std::optional<ref::Scaling> scaling = ref::parse_scaling(o.scale);
+  if (!scaling) throw InputError("--scale", "'" + o.scale + "' is not one of none, tensor, channel, pow2");
+  config.scaling = *scaling;
+  config.threads = o.threads;
+  config.error_stats = true;
+
+  if (!o.out_path.empty()) check_writable_target(o.out_path);
+  if (!o.report_path.empty()) check_writable_target(o.report_path);
+  if (!o.out_path.empty() && !o.report_path.empty()) {
+    std::error_code ec_out, ec_report;
+    const auto out_file = std::filesystem::weakly_canonical(std::filesystem::absolute(o.out_path), ec_out);
+    const auto report_file = std::filesystem::weakly_canonical(std::filesystem::absolute(o.report_path), ec_report);
+    if (o.out_path == o.report_path || (!ec_out && !ec_report && out_file == report_file)) {
+      throw InputError("--report", "names the same file as --out");
+    }
+  }
+
+  const auto t_load = Clock::now();
+  NpyMatrix a = read_npy(o.a_path);
+  NpyMatrix b = read_npy(o.b_path);
+  check_operand(a.matrix, o.a_path);
+  check_operand(b.matrix, o.b_path);
+  if (b.matrix.rows != a.matrix.cols) {
+    throw InputError(o.b_path, fmt::format("has {} rows but {} has {} columns (A is MxK, B must be KxN)",
+                                           b.matrix.rows, o.a_path, a.matrix.cols));
+  }
+  run.a_dtype = a.dtype;
+  run.b_dtype = b.dtype;
+  run.m = a.matrix.rows;
+  run.k = a.matrix.cols;
+  run.n = b.matrix.cols;
+
+  const auto t_gemm = Clock::now();
+  try {
+    run.result = ref::gemm(a.matrix, b.matrix, config);
+  } catch (const std::invalid_argument& e) {
+    // The operands were checked above, so this is a configuration the
+    // reference path does not support.
+    throw InputError("gemm", e.what());
+  }
+  const auto t_done = Clock::now();
+  const double load_seconds = std::chrono::duration<double>(t_gemm - t_load).count();
+  const double gemm_seconds = std::chrono::duration<double>(t_done - t_gemm).count();
+  const unsigned threads = ref::resolve_threads(o.threads);
+
+  // Stage every output before committing any, so a failure leaves none.
+  std::optional<StagedFile> c_file, report_file;
+  if (!o.out_path.empty()) c_file.emplace(o.out_path, encode_npy(run.result.c));
+  if (!o.report_path.empty()) {
+    std::optional<nlohmann::ordered_json> timing;
+    if (o.timing) {
+      timing.emplace();
+      (*timing)["threads"] = threads;
+      (*timing)["load_seconds"] = load_seconds;
+      (*timing)["gemm_seconds"] = gemm_seconds;
+    }
+    report_file.emplace(o.report_path, gemm_report(run, timing).dump(2) + "\n");
+  }
+  if (c_file) c_file->commit();
+  if (report_file) report_file->commit();
+
+  out << summary(run, gemm_seconds, threads);
+  if (c_file) out << "  wrote C      " << o.out_path << '\n';
+  if (report_file) out << "  wrote report " << o.report_path << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+nlohmann::ordered_json json_number(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return x;
+}
+
+nlohmann::ordered_json gemm_report(const GemmRun& run, const std::optional<nlohmann::ordered_json>& timing) {
+  const ref::GemmConfig& c = run.config;
+  const ref::GemmStats& st = run.result.stats;
+  using json = nlohmann::ordered_json;
+  json r;
+  r["accsim_version"] = ACCSIM_VERSION;
+  r["command"] = "gemm";
+
+  json& config = r["config"];
+  config["multiplier"] = format_name(c.multiplier);
+  config["product"] = c.product ? json(format_name(*c.product)) : json(nullptr);
+  config["accumulator"] = format_name(c.accumulator);
+  config["order"] = ref::to_string(c.order);
+  config["merge_format"] = c.order.sequential() ? json(nullptr) : json(format_name(c.order.merge(c.accumulator)));
+  config["scale"] = ref::to_string(c.scaling);
+
+  json& inputs = r["inputs"];
+  inputs["a"] = {{"path", run.options.a_path}, {"dtype", to_string(run.a_dtype)}, {"rows", run.m}, {"cols", run.k}};
+  inputs["b"] = {{"path", run.options.b_path}, {"dtype", to_string(run.b_dtype)}, {"rows", run.k}, {"cols", run.n}};
+  r["shape"] = {{"m", run.m}, {"k", run.k}, {"n", run.n}};
+  r["macs"] = static_cast<std::uint64_t>(run.m) * run.k * run.n;
+  r["implementation"] = st.fast_path ? "fast" : "general";
+  r["output"] = {{"format", format_name(run.result.c_format)},
+                 {"path", run.options.out_path.empty() ? json(nullptr) : json(run.options.out_path)}};
+
+  json& events = r["events"];
+  events["quantize_a"] = events_json(st.quantize_a);
+  events["quantize_b"] = events_json(st.quantize_b);
+  events["product"] = events_json(st.product);
+  events["accumulate"] = events_json(st.accumulate);
+  events["merge"] = events_json(st.merge);
+
+  r["error"] = {{"vs_quantized", error_json(st.vs_quantized)}, {"vs_original", error_json(st.vs_original)}};
+  if (timing) r["timing"] = *timing;
+  return r;
+}
+
+CLI::App* setup_gemm(CLI::App& parent, GemmOptions& o) {
+  CLI::App* cmd = parent.add_subcommand(
+      "gemm",
+      "C = A·B through the reference path: A and B rounded into the multiplier format, products "
+      "accumulated in the accumulator format in an explicit order");
+  cmd->add_option("--a", o.a_path, "A (M x K): .npy, float32 or float64, C order")->required()->type_name("A.npy");
+  cmd->add_option("--b", o.b_path, "B (K x N): .npy, float32 or float64, C order")->required()->type_name("B.npy");
+  cmd->add_option("--mul", o.multiplier, "multiplier (operand) format, e.g. e4m3")->required()->type_name("FMT");
+  cmd->add_option("--acc", o.accumulator, "accumulator format, e.g. M7E4,bias=10,round=rtz,ftz")
+      ->required()
+      ->type_name("FMT");
+  cmd->add_option("--prod", o.product, "product format (Q_prod); default: exact products")->type_name("FMT");
+  cmd->add_option("--order", o.order, "accumulation order: sequential | chunked:C[:FMT]")
+      ->capture_default_str()
+      ->type_name("ORDER");
+  cmd->add_option("--scale", o.scale, "input scaling: none | tensor | channel | pow2")
+      ->capture_default_str()
+      ->type_name("SCALE");
+  cmd->add_option("--threads", o.threads, "worker threads; 0: every hardware thread (results never depend on it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 4096u));
+  cmd->add_option("--out", o.out_path, "write C (float64 .npy)")->type_name("C.npy");
+  cmd->add_option("--report", o.report_path, "write a JSON report")->type_name("report.json");
+  cmd->add_flag("--timing", o.timing, "add wall time and thread count to the report (it then differs run to run)");
+  return cmd;
+}
+
+int run_gemm(const GemmOptions& options, std::ostream& out, std::ostream& err) {
+  try {
+    return run_or_throw(options, out);
+  } catch (const InputError& e) {
+    err << "accsim: error: " << one_line(e.what()) << '\n';
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    err << "accsim: error: out of memory\n";
+    return kExitInternal;
+  } catch (const std::exception& e) {
+    err << "accsim: internal error: " << one_line(e.what()) << '\n';
+    return kExitInternal;
+  }
+}
+
+int run_gemm(const GemmOptions& options) { return run_gemm(options, std::cout, std::cerr); }
+
+}  // namespace accsim::sim

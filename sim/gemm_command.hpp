@@ -1,0 +1,61 @@
+// `accsim gemm`: one GEMM through the reference path, from .npy operands to a
+// summary, an optional C.npy and an optional JSON report.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/reference/gemm.hpp"
+#include "sim/npy.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace accsim::sim {
+
+// Everything the command line can say, as given (strings unparsed):
+// run_gemm validates, so it can be called without CLI11.
+struct GemmOptions {
+  std::string a_path;
+  std::string b_path;
+  std::string multiplier;
+  std::string accumulator;
+  std::string product;     // empty: exact (fused) products
+  std::string order = "sequential";
+  std::string scale = "none";
+  unsigned threads = 0;    // 0: every hardware thread
+  std::string out_path;    // empty: no C.npy
+  std::string report_path; // empty: no JSON report
+  bool timing = false;     // add wall time and thread count to the report
+};
+
+// Adds the `gemm` subcommand to `parent` and binds its flags to `options`.
+CLI::App* setup_gemm(CLI::App& parent, GemmOptions& options);
+
+// Runs the command; returns the exit code. The summary goes to `out`; a user
+// error is one line "accsim: error: <input>: <problem>" on `err`, exit 2,
+// and leaves no output file behind.
+int run_gemm(const GemmOptions& options, std::ostream& out, std::ostream& err);
+int run_gemm(const GemmOptions& options);
+
+// The report: configuration, shapes, events and errors. Deterministic (no
+// wall time, thread count or host names), so it is byte-identical for any
+// --threads; `timing`, when given, is appended as the "timing" object.
+struct GemmRun {
+  GemmOptions options;
+  ref::GemmConfig config;
+  NpyDtype a_dtype = NpyDtype::float64, b_dtype = NpyDtype::float64;
+  std::size_t m = 0, k = 0, n = 0;
+  ref::GemmResult result;
+};
+[[nodiscard]] nlohmann::ordered_json gemm_report(const GemmRun& run,
+                                                 const std::optional<nlohmann::ordered_json>& timing);
+// A JSON value for a double: the number when finite, else "inf", "-inf" or
+// "nan" (JSON has no literal for them).
+[[nodiscard]] nlohmann::ordered_json json_number(double x);
+
+}  // namespace accsim::sim

@@ -1,0 +1,35 @@
+// The accsim command line: subcommands are declared here, implemented in
+// their own files (setup_x binds flags, run_x does the work).
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "sim/errors.hpp"
+#include "sim/gemm_command.hpp"
+
+int main(int argc, char** argv) {
+  using namespace accsim::sim;
+  CLI::App app{
+      "accsim: a simulator of MAC arrays with low-bit floating-point accumulators.\n"
+      "Run 'accsim <command> --help' for a command's flags.",
+      "accsim"};
+  app.set_version_flag("--version", "accsim " ACCSIM_VERSION, "print the version and exit");
+
+  GemmOptions gemm_options;
+  CLI::App* gemm = setup_gemm(app, gemm_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << (gemm->parsed() ? " gemm" : "")
+              << " --help')\n";
+    return kExitUsage;
+  }
+
+  if (gemm->parsed()) return run_gemm(gemm_options);
+  std::cout << app.help();
+  return kExitOk;
+}
