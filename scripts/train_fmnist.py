@@ -30,8 +30,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = {
     "cnn": dict(epochs=12, batch_size=128, optimizer="adam", lr=2e-3,
                 weight_decay=0.0, augment="flip", label_smoothing=0.0),
-    "resnet": dict(epochs=8, batch_size=128, optimizer="sgd", lr=0.1,
-                   weight_decay=5e-4, augment="crop+flip", label_smoothing=0.0),
+    "resnet": dict(epochs=8, batch_size=128, optimizer="sgd", lr=0.2,
+                   weight_decay=5e-4, augment="none", label_smoothing=0.0),
 }
 
 
@@ -68,11 +68,15 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch threads (training and golden)")
     ap.add_argument("--checkpoint", default=None, help="default build/fmnist/<model>.pt")
     ap.add_argument("--augment", choices=["none", "flip", "crop+flip"], default=None)
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr", type=float, default=None, help="peak one-cycle learning rate")
+    ap.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default=None)
+    ap.add_argument("--weight-decay", type=float, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--label-smoothing", type=float, default=None)
     args = ap.parse_args()
 
     recipe = dict(RECIPES[args.model])
-    for k in ("epochs", "augment", "lr"):
+    for k in ("epochs", "augment", "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing"):
         if getattr(args, k) is not None:
             recipe[k] = getattr(args, k)
 
@@ -104,6 +108,8 @@ def main():
     steps_per_epoch = (len(x_train01) + bs - 1) // bs
     if recipe["optimizer"] == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    elif recipe["optimizer"] == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
     else:
         opt = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=0.9, nesterov=True,
                               weight_decay=recipe["weight_decay"])
