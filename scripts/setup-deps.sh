@@ -12,8 +12,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libmpfr-dev libgmp-dev libopenblas-dev
   # libraries
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libboost-dev libsystemc-dev libyaml-cpp-dev
+  # reading trained networks (ONNX through protobuf)
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  # reference RTL: lint and simulation, synthesis onto a real cell library, gate-level energy
+  verilator yosys iverilog qflow-tech-osu018
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
   # Python side (scripts/ run Debian's /usr/bin/python3)
-  python3-numpy python3-torch python3-matplotlib
+  python3-numpy python3-torch python3-matplotlib python3-onnx
   # data for the shipped networks
   dataset-fashion-mnist
 )
