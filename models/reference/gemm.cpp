@@ -290,7 +290,13 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   result.c = Matrix(m, n);
   result.c_bits.assign(m * n, 0);
 
-  const std::optional<Rounders> rounders = plan_fast(config, result.c_format);
+  // The lanes carry finite values only; an operand quantized to infinity (an
+  // IEEE multiplier format overflowing) takes the general path.
+  auto all_finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  std::optional<Rounders> rounders = plan_fast(config, result.c_format);
+  if (rounders && !(all_finite(a.values) && all_finite(b.values))) rounders.reset();
   result.stats.fast_path = rounders.has_value();
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads

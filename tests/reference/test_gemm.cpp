@@ -260,6 +260,25 @@ TEST(ReferenceGemm, ScaleIsUndoneAndErrorsAreReported) {
   EXPECT_LT(narrow.stats.vs_quantized.snr_db, wide.stats.vs_quantized.snr_db);
 }
 
+// A small IEEE multiplier format overflows to infinity on quantization; the
+// lanes carry finite values only, so the general path must take over (the
+// M7E5 accumulator has no infinity: each infinite product saturates it).
+TEST(ReferenceGemm, InfiniteOperandsTakeTheGeneralPath) {
+  Matrix a(1, 2), b(2, 3);
+  a.data = {1e6, 1.0};
+  b.data = {1.0, 1.0, 0.5, -1e6, 0.0, 0.25};
+  GemmConfig cfg;
+  cfg.multiplier = num::parse_format("M2E3,ieee");
+  cfg.accumulator = num::parse_format("M7E5");
+  cfg.error_stats = false;
+  const GemmResult r = gemm(a, b, cfg);
+  EXPECT_FALSE(r.stats.fast_path);
+  cfg.allow_fast_path = false;
+  const GemmResult general = gemm(a, b, cfg);
+  EXPECT_EQ(r.c_bits, general.c_bits);
+  EXPECT_GT(r.stats.accumulate.overflow, 0u);
+}
+
 TEST(ReferenceGemm, RejectsBadShapesAndNonFinite) {
   GemmConfig cfg;
   EXPECT_THROW((void)gemm(Matrix(2, 3), Matrix(4, 2), cfg), std::invalid_argument);
