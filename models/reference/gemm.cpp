@@ -7,6 +7,7 @@
 
 #include "models/numerics/arith.hpp"
 #include "models/numerics/fast.hpp"
+#include "models/reference/fast_plan.hpp"
 #include "models/reference/parallel.hpp"
 
 namespace accsim::ref {
@@ -138,33 +139,38 @@ constexpr int kVectors = 4;                  // independent 4-lane accumulators 
 constexpr std::size_t kPanel = 4 * kVectors;  // columns per panel
 using L4 = fast::Lanes<4>;
 
-struct Rounders {
-  std::optional<fast::Rounder> product, accumulate, merge;
-};
+}  // namespace
 
-// Rounders for every step, or nullopt when some step is not exact in double.
-std::optional<Rounders> plan_fast(const GemmConfig& cfg, const Format& c_format) {
+std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
+                                  const QuantizedOperand& b) {
   const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier);
   const auto* acc = std::get_if<num::FloatFormat>(&cfg.accumulator);
   if (mul == nullptr || acc == nullptr || !cfg.allow_fast_path) return std::nullopt;
-  Rounders r;
+  auto all_finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
   fast::Span addend = fast::product_span(fast::span_of(*mul), fast::span_of(*mul));
   if (!fast::fits_double(addend)) return std::nullopt;
+  FastPlan plan;
   if (cfg.product) {
     const auto* prod = std::get_if<num::FloatFormat>(&*cfg.product);
-    if (prod == nullptr || !(r.product = fast::Rounder::make(*prod, addend))) return std::nullopt;
+    if (prod == nullptr || !(plan.product = fast::Rounder::make(*prod, addend))) return std::nullopt;
     addend = fast::span_of(*prod);
   }
-  r.accumulate = fast::Rounder::make(*acc, fast::sum_span(fast::span_of(*acc), addend));
-  if (!r.accumulate) return std::nullopt;
+  const auto accumulate = fast::Rounder::make(*acc, fast::sum_span(fast::span_of(*acc), addend));
+  if (!accumulate) return std::nullopt;
+  plan.accumulate = *accumulate;
   if (!cfg.order.sequential()) {
     const auto* merge = std::get_if<num::FloatFormat>(&c_format);
     if (merge == nullptr) return std::nullopt;
-    r.merge = fast::Rounder::make(*merge, fast::sum_span(fast::span_of(*merge), fast::span_of(*acc)));
-    if (!r.merge) return std::nullopt;
+    plan.merge = fast::Rounder::make(*merge, fast::sum_span(fast::span_of(*merge), fast::span_of(*acc)));
+    if (!plan.merge) return std::nullopt;
   }
-  return r;
+  return plan;
 }
+
+namespace {
 
 // Per-lane event tallies; a mask lane is -1 when true, so subtracting counts.
 struct LaneTally {
@@ -191,7 +197,7 @@ struct PanelJob {
   const double* a_row;  // k values
   const double* panel;  // k rows of kPanel values
   std::size_t k, chunk;
-  const Rounders* rounders;
+  const FastPlan* rounders;
   double* out;  // kPanel results
   LaneTally* tallies;  // [3][kVectors]: product, accumulate, merge per vector
 };
@@ -209,7 +215,7 @@ void merge_lanes(const fast::Rounder& r, L4::D& running, L4::D chunk_sum, LaneTa
 
 template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
 ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
-  const fast::Rounder acc_r = *job.rounders->accumulate;
+  const fast::Rounder acc_r = job.rounders->accumulate;
   const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
   // Tallies live in locals (registers) for the whole panel; written back once.
   LaneTally product_tally[kVectors], acc_tally[kVectors], merge_tally[kVectors];
@@ -264,9 +270,9 @@ void panel_baseline(const PanelJob& job) {
 
 // The kernel for these modes, compiled for the best ISA this CPU has (the
 // default build targets any x86-64).
-PanelFn select_kernel(const Rounders& r) {
+PanelFn select_kernel(const FastPlan& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
-  return fast::dispatch_mode(r.accumulate->mode, [&]<Rounding A>() -> PanelFn {
+  return fast::dispatch_mode(r.accumulate.mode, [&]<Rounding A>() -> PanelFn {
     if (!r.product) return avx2 ? &panel_avx2<A, A, false> : &panel_baseline<A, A, false>;
     return fast::dispatch_mode(r.product->mode, [&]<Rounding P>() -> PanelFn {
       return avx2 ? &panel_avx2<A, P, true> : &panel_baseline<A, P, true>;
@@ -290,13 +296,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   result.c = Matrix(m, n);
   result.c_bits.assign(m * n, 0);
 
-  // The lanes carry finite values only; an operand quantized to infinity (an
-  // IEEE multiplier format overflowing) takes the general path.
-  auto all_finite = [](const std::vector<double>& v) {
-    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-  };
-  std::optional<Rounders> rounders = plan_fast(config, result.c_format);
-  if (rounders && !(all_finite(a.values) && all_finite(b.values))) rounders.reset();
+  const std::optional<FastPlan> rounders = plan_fast(config, result.c_format, a, b);
   result.stats.fast_path = rounders.has_value();
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
