@@ -18,18 +18,21 @@ int main(int argc, char** argv) {
 
   GemmOptions gemm_options;
   CLI::App* gemm = setup_gemm(app, gemm_options);
+  GemmOptions verify_options;
+  CLI::App* verify = setup_verify(app, verify_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << (gemm->parsed() ? " gemm" : "")
-              << " --help')\n";
+    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : "";
+    std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << sub << " --help')\n";
     return kExitUsage;
   }
 
   if (gemm->parsed()) return run_gemm(gemm_options);
+  if (verify->parsed()) return run_verify(verify_options);
   std::cout << app.help();
   return kExitOk;
 }

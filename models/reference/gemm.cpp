@@ -352,6 +352,10 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
 }
 
 GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config) {
+  return gemm(a, b, config, accumulate_products);
+}
+
+GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config, const AccumulateFn& accumulate) {
   if (a.cols != b.rows) {
     throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +
                                 std::to_string(b.rows) + "x" + std::to_string(b.cols) + ": inner dimensions differ");
@@ -363,7 +367,7 @@ GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config) {
   }
   const QuantizedOperand qa = quantize_operand(a, config.multiplier, config.scaling, ScaleAxis::rows, 1);
   const QuantizedOperand qb = quantize_operand(b, config.multiplier, config.scaling, ScaleAxis::cols, 2);
-  GemmResult result = accumulate_products(qa, qb, config);
+  GemmResult result = accumulate(qa, qb, config);
   result.stats.quantize_a = qa.events;
   result.stats.quantize_b = qb.events;
   for (std::size_t i = 0; i < result.c.rows; ++i) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,6 +87,14 @@ struct GemmResult {
 
 // Throws std::invalid_argument on mismatched shapes or non-finite inputs.
 [[nodiscard]] GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config);
+
+// The same with another accumulation engine in place of accumulate_products
+// (the cycle-accurate array): quantization, unscaling and error statistics
+// stay the reference path's, so the engines differ only where they may.
+using AccumulateFn =
+    std::function<GemmResult(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config)>;
+[[nodiscard]] GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config,
+                              const AccumulateFn& accumulate);
 
 // The accumulation alone, on operands already rounded (the cycle-accurate
 // engine shares quantization with it). Fills c_bits, c_format and the
