@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, first command: install the dependencies, build the release
-# preset and run the main job, for now `accsim gemm` on the shipped example
-# (examples/gemm) with the paper's accumulator. Outputs go to out/gemm/.
+# preset and run the main job: `accsim run` on the shipped ResNet-8 trace
+# (traces/fmnist_resnet, 2000 Fashion-MNIST test images), FP32 beside the
+# paper's 12-bit accumulator (docs/run.md). The report goes to out/run/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,11 +10,5 @@ scripts/setup-deps.sh
 cmake --preset release
 cmake --build --preset release --target accsim
 
-mkdir -p out/gemm
-build/release/sim/accsim gemm \
-  --a examples/gemm/A.npy --b examples/gemm/B.npy \
-  --mul e4m3 \
-  --prod M7E4,bias=12,round=rtz,ftz \
-  --acc M7E4,bias=10,round=rtz,ftz \
-  --order chunked:16 --scale none \
-  --out out/gemm/C.npy --report out/gemm/report.json
+mkdir -p out/run
+build/release/sim/accsim run --report out/run/report.json

@@ -7,6 +7,7 @@
 
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
+#include "sim/run_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace accsim::sim;
@@ -20,19 +21,22 @@ int main(int argc, char** argv) {
   CLI::App* gemm = setup_gemm(app, gemm_options);
   GemmOptions verify_options;
   CLI::App* verify = setup_verify(app, verify_options);
+  RunOptions run_options;
+  CLI::App* run = setup_run(app, run_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : "";
+    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : run->parsed() ? " run" : "";
     std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << sub << " --help')\n";
     return kExitUsage;
   }
 
   if (gemm->parsed()) return run_gemm(gemm_options);
   if (verify->parsed()) return run_verify(verify_options);
+  if (run->parsed()) return run_run(run_options);
   std::cout << app.help();
   return kExitOk;
 }

@@ -1,0 +1,497 @@
+#include "sim/network/executor.hpp"
+
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+#include "models/numerics/format.hpp"
+#include "sim/network/float_gemm.hpp"
+#include "sim/network/kernels.hpp"
+
+namespace accsim::net {
+
+// --- statistics ----------------------------------------------------------------------
+
+double ErrorSums::snr_db() const {
+  if (noise == 0) return std::numeric_limits<double>::infinity();
+  if (signal == 0) return -std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(signal / noise);
+}
+
+double ErrorSums::rel_error() const {
+  if (noise == 0) return 0.0;
+  if (signal == 0) return std::numeric_limits<double>::infinity();
+  return std::sqrt(noise / signal);
+}
+
+LayerStats& LayerStats::operator+=(const LayerStats& o) {
+  quantize += o.quantize;
+  product += o.product;
+  accumulate += o.accumulate;
+  merge += o.merge;
+  accumulation += o.accumulation;
+  layer += o.layer;
+  network += o.network;
+  return *this;
+}
+
+bool operator==(const LayerArithmetic& x, const LayerArithmetic& y) {
+  if (x.engine != y.engine) return false;
+  if (x.engine == Engine::fp32) return true;
+  const ref::GemmConfig& a = x.config;
+  const ref::GemmConfig& b = y.config;
+  return a.multiplier == b.multiplier && a.product == b.product && a.accumulator == b.accumulator &&
+         a.order == b.order && a.scaling == b.scaling && a.allow_fast_path == b.allow_fast_path;
+}
+
+std::string describe(const LayerArithmetic& a) {
+  if (a.engine == Engine::fp32) return "fp32";
+  const ref::GemmConfig& c = a.config;
+  std::string s = "mul " + num::to_string(c.multiplier) + " (scale " + std::string(ref::to_string(c.scaling)) +
+                  "), prod " + (c.product ? num::to_string(*c.product) : std::string("exact")) + ", acc " +
+                  num::to_string(c.accumulator) + ", " + ref::to_string(c.order);
+  if (!c.order.sequential() && c.order.merge_format) s += " (merge " + num::to_string(*c.order.merge_format) + ")";
+  return s;
+}
+
+// --- preparation ---------------------------------------------------------------------
+
+namespace {
+
+using ref::QuantizedOperand;
+using ref::ScaleAxis;
+using ref::Scaling;
+
+// Weights keep the configured scaling; activations are never scaled per
+// channel (a per-row scale of an activation matrix would be a per-pixel or
+// per-token scale, which no accelerator applies).
+Scaling operand_scaling(Scaling s, bool is_weight) {
+  return (s == Scaling::channel && !is_weight) ? Scaling::tensor : s;
+}
+
+QuantizedOperand quantize_floats(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
+                                 Scaling scaling, ScaleAxis axis, std::uint64_t sr_stream) {
+  ref::Matrix m(rows, cols);
+  for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = data[i];
+  return ref::quantize_operand(m, format, scaling, axis, sr_stream);
+}
+
+bool stochastic(const num::Format& f) {
+  const auto* ff = std::get_if<num::FloatFormat>(&f);
+  return ff != nullptr && ff->rounding == num::Rounding::sr;
+}
+
+// Rows [r0, r1) of a row-major operand, with their scales.
+QuantizedOperand slice_rows(const QuantizedOperand& q, std::size_t r0, std::size_t r1) {
+  QuantizedOperand s;
+  s.rows = r1 - r0;
+  s.cols = q.cols;
+  s.axis = q.axis;
+  s.bits.assign(q.bits.begin() + static_cast<std::ptrdiff_t>(r0 * q.cols),
+                q.bits.begin() + static_cast<std::ptrdiff_t>(r1 * q.cols));
+  s.values.assign(q.values.begin() + static_cast<std::ptrdiff_t>(r0 * q.cols),
+                  q.values.begin() + static_cast<std::ptrdiff_t>(r1 * q.cols));
+  if (q.scale.size() == 1) {
+    s.scale = q.scale;
+  } else {
+    assert(q.axis == ScaleAxis::rows);
+    s.scale.assign(q.scale.begin() + static_cast<std::ptrdiff_t>(r0), q.scale.begin() + static_cast<std::ptrdiff_t>(r1));
+  }
+  return s;
+}
+
+// A' = A or A^T as [m x k]; B' = B or B^T as [k x n] (row-major floats).
+void gather_a(const Node& node, const float* a, std::vector<float>& out) {
+  const GemmShape& g = node.gemm;
+  const auto m = static_cast<std::size_t>(g.m), k = static_cast<std::size_t>(g.k);
+  out.resize(m * k);
+  if (node.op == Op::Gemm && std::get<GemmAttrs>(node.attrs).trans_a) {
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t kk = 0; kk < k; ++kk) out[i * k + kk] = a[kk * m + i];
+  } else {
+    std::memcpy(out.data(), a, m * k * sizeof(float));
+  }
+}
+void gather_b(const Node& node, const float* b, std::vector<float>& out) {
+  const GemmShape& g = node.gemm;
+  const auto k = static_cast<std::size_t>(g.k), n = static_cast<std::size_t>(g.n);
+  out.resize(k * n);
+  if (node.op == Op::Gemm && std::get<GemmAttrs>(node.attrs).trans_b) {
+    for (std::size_t kk = 0; kk < k; ++kk)
+      for (std::size_t j = 0; j < n; ++j) out[kk * n + j] = b[j * k + kk];
+  } else {
+    std::memcpy(out.data(), b, k * n * sizeof(float));
+  }
+}
+
+// The same operand transposed: encodings, values and scales move with
+// their elements, so the products and their rounding are unchanged.
+QuantizedOperand transpose(const QuantizedOperand& q) {
+  QuantizedOperand t;
+  t.rows = q.cols;
+  t.cols = q.rows;
+  t.axis = q.axis == ScaleAxis::rows ? ScaleAxis::cols : ScaleAxis::rows;
+  t.scale = q.scale;
+  t.events = q.events;
+  t.bits.resize(q.bits.size());
+  t.values.resize(q.values.size());
+  for (std::size_t r = 0; r < q.rows; ++r) {
+    for (std::size_t c = 0; c < q.cols; ++c) {
+      t.bits[c * q.rows + r] = q.bits[r * q.cols + c];
+      t.values[c * q.rows + r] = q.values[r * q.cols + c];
+    }
+  }
+  return t;
+}
+
+// Whether a Conv runs as C^T = im2row(X) * W^T instead of C = W * im2col(X).
+// Each output still sums the same products in the same order, so the bits
+// are the same; only stochastic rounding, whose draws are keyed on an
+// output's (row, column), would see the difference, so it keeps the
+// canonical orientation. The reference GEMM's fast path computes 16 output
+// columns at a time (4 vectors of 4 doubles), so the orientation whose
+// column count wastes fewer lanes is faster: a 7x7 output (49 columns) fills
+// 49 of 64 lanes, 64 output channels fill all.
+bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
+  auto sr = [](const std::optional<num::Format>& f) { return f && stochastic(*f); };
+  if (sr(c.product) || sr(c.accumulator) || sr(c.order.merge_format)) return false;
+  auto lanes_used = [](std::size_t cols) { return static_cast<double>(cols) / static_cast<double>((cols + 15) / 16 * 16); };
+  return lanes_used(m) > lanes_used(n);
+}
+
+}  // namespace
+
+QuantizedOperand quantize_activations(const float* data, std::size_t count, const num::Format& format,
+                                      Scaling scaling, std::uint64_t sr_stream) {
+  assert(scaling != Scaling::channel);
+  if (stochastic(format)) return quantize_floats(data, 1, count, format, scaling, ScaleAxis::rows, sr_stream);
+  std::vector<std::size_t> nonzero;
+  nonzero.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (std::bit_cast<std::uint32_t>(data[i]) != 0) nonzero.push_back(i);
+  }
+  ref::Matrix packed(1, nonzero.size());
+  for (std::size_t i = 0; i < nonzero.size(); ++i) packed.data[i] = data[nonzero[i]];
+  const QuantizedOperand q = ref::quantize_operand(packed, format, scaling, ScaleAxis::rows, sr_stream);
+  QuantizedOperand out;
+  out.rows = 1;
+  out.cols = count;
+  out.axis = ScaleAxis::rows;
+  out.scale = q.scale;
+  out.events = q.events;
+  out.events.ops += count - nonzero.size();  // the +0 elements: one operation each, no event
+  out.bits.assign(count, 0);
+  out.values.assign(count, 0.0);
+  for (std::size_t i = 0; i < nonzero.size(); ++i) {
+    out.bits[nonzero[i]] = q.bits[i];
+    out.values[nonzero[i]] = q.values[i];
+  }
+  return out;
+}
+
+namespace {
+
+// A per-sample operand [rows x cols] in the multiplier format.
+QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
+                                  Scaling scaling, bool is_weight, ScaleAxis axis, std::uint64_t sr_stream) {
+  const Scaling s = operand_scaling(scaling, is_weight);
+  if (s == Scaling::channel) return quantize_floats(data, rows, cols, format, s, axis, sr_stream);
+  QuantizedOperand q = quantize_activations(data, rows * cols, format, s, sr_stream);  // same element order
+  q.rows = rows;
+  q.cols = cols;
+  q.axis = axis;
+  return q;
+}
+
+}  // namespace
+
+// A constant GEMM operand, laid out as the GEMM reads it and, for the
+// reference engine, rounded into the multiplier format (one piece per Conv
+// group).
+struct ConstantOperand {
+  std::vector<float> f;
+  std::vector<QuantizedOperand> q;
+};
+
+struct Executor::Prepared {
+  std::optional<ConstantOperand> a, b;
+  bool a_is_weight = false, b_is_weight = false;
+  bool transposed = false;  // Conv on the reference engine: see conv_transposed
+};
+
+Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
+    : net_(net), arithmetic_(std::move(layers)) {
+  assert(arithmetic_.size() == net_.gemm_layers.size());
+  auto constant = [&](const std::optional<ValueId>& v) -> const std::vector<float>* {
+    if (!v || !net_.values[*v].constant) return nullptr;
+    return &net_.constants[*net_.values[*v].constant];
+  };
+  for (std::size_t l = 0; l < arithmetic_.size(); ++l) {
+    const Node& node = net_.nodes[net_.gemm_layers[l]];
+    const LayerArithmetic& arith = arithmetic_[l];
+    auto p = std::make_unique<Prepared>();
+    const std::vector<float>* a = constant(node.inputs[0]);
+    const std::vector<float>* b = constant(node.inputs[1]);
+    if (node.op == Op::Conv) {
+      p->a_is_weight = true;  // W, whether constant or not
+    } else {
+      p->b_is_weight = b != nullptr;
+      p->a_is_weight = a != nullptr && b == nullptr;
+    }
+    const GemmShape& g = node.gemm;
+    const num::Format& mul = arith.config.multiplier;
+    const Scaling scaling = arith.config.scaling;
+    if (a != nullptr) {
+      ConstantOperand op;
+      if (node.op == Op::Conv) {
+        op.f = *a;  // [M, C/group, kH, kW] is row-major [M x k]
+      } else {
+        gather_a(node, a->data(), op.f);
+      }
+      if (arith.engine == Engine::reference) {
+        const auto rows = static_cast<std::size_t>(g.m * g.groups), k = static_cast<std::size_t>(g.k);
+        const QuantizedOperand whole =
+            quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
+        p->transposed = node.op == Op::Conv &&
+                        conv_transposed(arith.config, static_cast<std::size_t>(g.m), static_cast<std::size_t>(g.n));
+        for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+          QuantizedOperand slice =
+              slice_rows(whole, static_cast<std::size_t>(grp * g.m), static_cast<std::size_t>((grp + 1) * g.m));
+          op.q.push_back(p->transposed ? transpose(slice) : std::move(slice));
+        }
+      }
+      p->a = std::move(op);
+    }
+    if (b != nullptr && node.op != Op::Conv) {
+      ConstantOperand op;
+      gather_b(node, b->data(), op.f);
+      if (arith.engine == Engine::reference) {
+        op.q.push_back(quantize_floats(op.f.data(), static_cast<std::size_t>(g.k), static_cast<std::size_t>(g.n), mul,
+                                       operand_scaling(scaling, p->b_is_weight), ScaleAxis::cols, 2));
+      }
+      p->b = std::move(op);
+    }
+    prepared_.push_back(std::move(p));
+  }
+}
+
+Executor::~Executor() = default;
+
+std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
+  auto ws = std::make_unique<Workspace>();
+  ws->values.resize(net_.values.size());
+  return ws;
+}
+
+namespace {
+
+// The GEMM of one layer (one group): fills c[m x n] with A'B' (scales
+// undone) and adds the layer's statistics. `a_f`, `b_f` are the unrounded
+// operands (for the `layer` yardstick). `qa`, `qb` are the rounded ones
+// (reference engine only): A' [m x k] and B' [k x n], or, when `transposed`,
+// B'^T [n x k] and A'^T [k x m], whose product is C^T.
+struct GemmCall {
+  const LayerArithmetic& arith;
+  std::size_t m, k, n;
+  const float* a_f;
+  const float* b_f;
+  const QuantizedOperand* qa = nullptr;
+  const QuantizedOperand* qb = nullptr;
+  bool transposed = false;
+};
+
+void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, LayerStats* stats) {
+  const std::size_t m = call.m, k = call.k, n = call.n;
+  if (call.arith.engine == Engine::fp32) {
+    gemm_fp32_sequential(call.a_f, call.b_f, c, m, k, n);
+    if (stats) {
+      scratch.resize(m * n);
+      gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+      for (std::size_t i = 0; i < m * n; ++i) {
+        stats->accumulation.add(c[i], scratch[i]);
+        stats->layer.add(c[i], scratch[i]);
+      }
+    }
+    return;
+  }
+  ref::GemmConfig config = call.arith.config;
+  config.threads = 1;  // the caller parallelizes over samples
+  const ref::GemmResult r = ref::accumulate_products(*call.qa, *call.qb, config);
+  const bool t = call.transposed;
+  // Element (i, j) of C: its index in r.c and the scale it carries.
+  auto at = [&](std::size_t i, std::size_t j) { return t ? j * m + i : i * n + j; };
+  auto scale = [&](std::size_t i, std::size_t j) {
+    return t ? call.qa->scale_at(j, 0) * call.qb->scale_at(0, i) : call.qa->scale_at(i, 0) * call.qb->scale_at(0, j);
+  };
+  // Undo the scales: exact for pow2 and no scaling (the accumulator's values
+  // fit a float); absmax scales are divided out in double, then rounded to
+  // float. This is dequantization, outside the emulated datapath.
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(r.c.data[at(i, j)] / scale(i, j));
+  }
+  if (!stats) return;
+  stats->product += r.stats.product;
+  stats->accumulate += r.stats.accumulate;
+  stats->merge += r.stats.merge;
+  scratch.resize(m * n);
+  gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      const double s = scale(i, j);
+      stats->accumulation.add(r.c.data[at(i, j)] / s, scratch[at(i, j)] / s);
+    }
+  }
+  gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+  for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
+}
+
+}  // namespace
+
+std::span<const float> Executor::run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats,
+                                     const std::vector<std::vector<float>>* fp32_outputs) const {
+  auto data_of = [&](ValueId v) -> const float* {
+    const Value& value = net_.values[v];
+    return value.constant ? net_.constants[*value.constant].data() : ws.values[v].data();
+  };
+  assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
+  ws.values[net_.input].assign(input.begin(), input.end());
+  std::size_t layer = 0;
+  for (const Node& node : net_.nodes) {
+    std::vector<float>& out = ws.values[node.output];
+    out.resize(static_cast<std::size_t>(element_count(net_.values[node.output].shape)));
+    ws.inputs.clear();
+    for (const auto& in : node.inputs) ws.inputs.push_back(in ? data_of(*in) : nullptr);
+    if (!is_gemm_op(node.op)) {
+      run_float_op(net_, node, ws.inputs, out.data());
+      continue;
+    }
+    LayerStats* st = stats.empty() ? nullptr : &stats[layer];
+    const LayerArithmetic& arith = arithmetic_[layer];
+    const Prepared& prep = *prepared_[layer];
+    const GemmShape& g = node.gemm;
+    const auto m = static_cast<std::size_t>(g.m), k = static_cast<std::size_t>(g.k), n = static_cast<std::size_t>(g.n);
+    const bool reference = arith.engine == Engine::reference;
+    const num::Format& mul = arith.config.multiplier;
+    const Scaling scaling = arith.config.scaling;
+
+    if (node.op == Op::Conv) {
+      const ConvAttrs& conv = std::get<ConvAttrs>(node.attrs);
+      const Shape& xs = net_.values[*node.inputs[0]].shape;
+      const Shape& os = net_.values[node.output].shape;
+      const std::int64_t cg = xs[1] / g.groups, plane = xs[2] * xs[3];
+      const float* x = ws.inputs[0];
+      const float* w = prep.a ? prep.a->f.data() : ws.inputs[1];
+      // Activations (and weights that are not constant) rounded whole.
+      QuantizedOperand qx, qw_whole;
+      std::vector<QuantizedOperand> qw_groups;
+      const std::vector<QuantizedOperand>* qw = nullptr;
+      if (reference) {
+        qx = quantize_activations(x, static_cast<std::size_t>(xs[1] * plane), mul, operand_scaling(scaling, false), 2);
+        if (st) st->quantize += qx.events;
+        if (prep.a) {
+          qw = &prep.a->q;
+        } else {
+          qw_whole = quantize_runtime(w, m * static_cast<std::size_t>(g.groups), k, mul, scaling, true, ScaleAxis::rows, 1);
+          if (st) st->quantize += qw_whole.events;
+          for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+            qw_groups.push_back(slice_rows(qw_whole, static_cast<std::size_t>(grp) * m, static_cast<std::size_t>(grp + 1) * m));
+          }
+          qw = &qw_groups;
+        }
+      }
+      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+        ws.f_cols.resize(k * n);
+        im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
+        GemmCall call{arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
+        if (reference) {
+          // The lowered activations, rounded: [k x n], or [n x k] transposed.
+          QuantizedOperand& qc = ws.q_cols;
+          const bool t = prep.transposed;
+          qc.rows = t ? n : k;
+          qc.cols = t ? k : n;
+          qc.axis = t ? ScaleAxis::rows : ScaleAxis::cols;
+          qc.scale = qx.scale;
+          qc.bits.resize(k * n);
+          qc.values.resize(k * n);
+          const std::size_t offset = static_cast<std::size_t>(grp * cg * plane);
+          const auto lower = [&](const auto* src, auto pad, auto* dst) {
+            if (t) {
+              im2row(src + offset, cg, xs[2], xs[3], conv.window, os[2], os[3], pad, dst);
+            } else {
+              im2col(src + offset, cg, xs[2], xs[3], conv.window, os[2], os[3], pad, dst);
+            }
+          };
+          lower(qx.bits.data(), std::uint64_t{0}, qc.bits.data());
+          lower(qx.values.data(), 0.0, qc.values.data());
+          const QuantizedOperand& weights = (*qw)[static_cast<std::size_t>(grp)];
+          call.qa = t ? &qc : &weights;
+          call.qb = t ? &weights : &qc;
+          call.transposed = t;
+        }
+        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st);
+      }
+      if (node.inputs.size() > 2) {
+        const float* bias = ws.inputs[2];
+        const std::size_t channels = m * static_cast<std::size_t>(g.groups);
+        for (std::size_t ch = 0; ch < channels; ++ch) {
+          for (std::size_t j = 0; j < n; ++j) out[ch * n + j] += bias[ch];
+        }
+      }
+    } else {  // Gemm, MatMul
+      const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
+      const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
+      GemmCall call{arith, m, k, n, a, b};
+      QuantizedOperand qa, qb;
+      if (reference) {
+        if (prep.a) {
+          call.qa = &prep.a->q[0];
+        } else {
+          qa = quantize_runtime(a, m, k, mul, scaling, prep.a_is_weight, ScaleAxis::rows, 1);
+          if (st) st->quantize += qa.events;
+          call.qa = &qa;
+        }
+        if (prep.b) {
+          call.qb = &prep.b->q[0];
+        } else {
+          qb = quantize_runtime(b, k, n, mul, scaling, prep.b_is_weight, ScaleAxis::cols, 2);
+          if (st) st->quantize += qb.events;
+          call.qb = &qb;
+        }
+      }
+      run_gemm(call, out.data(), ws.d_c, st);
+      if (node.op == Op::Gemm) {
+        const GemmAttrs& ga = std::get<GemmAttrs>(node.attrs);
+        if (ga.alpha != 1.0f) {
+          for (float& v : out) v = ga.alpha * v;
+        }
+        if (node.inputs.size() > 2 && ga.beta != 0.0f) {
+          // C broadcast to [m, n] (right-aligned, each dim 1 or full).
+          const Shape& cs = net_.values[*node.inputs[2]].shape;
+          const bool per_row = cs.size() == 2 && cs[0] != 1;
+          const bool per_col = !cs.empty() && cs.back() != 1;
+          const float* cdata = ws.inputs[2];
+          for (std::size_t i = 0; i < m; ++i) {
+            for (std::size_t j = 0; j < n; ++j) {
+              const float cv = cdata[(per_row ? i * (per_col ? n : 1) : 0) + (per_col ? j : 0)];
+              out[i * n + j] += ga.beta == 1.0f ? cv : ga.beta * cv;
+            }
+          }
+        }
+      }
+    }
+    if (st && fp32_outputs) {
+      const std::vector<float>& want = (*fp32_outputs)[layer];
+      for (std::size_t i = 0; i < out.size(); ++i) st->network.add(out[i], want[i]);
+    }
+    ++layer;
+  }
+  return {data_of(net_.output), static_cast<std::size_t>(element_count(net_.output_shape()))};
+}
+
+std::span<const float> Executor::layer_output(const Workspace& ws, std::size_t layer) const {
+  const ValueId v = net_.nodes[net_.gemm_layers[layer]].output;
+  return ws.values[v];
+}
+
+}  // namespace accsim::net

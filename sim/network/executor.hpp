@@ -1,0 +1,142 @@
+// Runs a Network on one sample at a time. The GEMM layers (Conv through
+// im2col, Gemm, MatMul) compute with the arithmetic configured per layer;
+// every other operator computes in float (kernels.hpp).
+//
+// Lowering, which fixes what "accumulation order" and "per-channel scaling"
+// mean for a layer:
+// - Conv: per group, C_g[m x n] = W_g[m x k] * X_g[k x n], W_g the group's
+//   weights [M/group, C/group * kH * kW] and X_g = im2col of the group's input
+//   channels (kernels.hpp): each output sums k = (c, r, s) in that order (input
+//   channel, then kernel row, then kernel column). The bias is added after.
+// - Gemm: Y = alpha * A'B' + beta * C, A' = A or A^T, B' = B or B^T; the GEMM
+//   is A'B', alpha and beta*C are applied after, in float.
+// - MatMul: A [..., M, K] as a [(...*M) x K] matrix times B [K, N] (or [K]).
+// Scaling (ref::Scaling): `tensor` and `pow2` scale each operand per tensor;
+// `channel` scales the weight operand per output channel (the rows of W_g, the
+// columns of B' when B is a constant) and the activation operand per tensor.
+// A constant operand is the weight; it is rounded into the multiplier format
+// once, when the Executor is built. Activations are rounded per sample, the
+// whole input tensor at once (so a Conv's scale covers every input element,
+// also those a stride skips), before im2col.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/numerics/events.hpp"
+#include "models/reference/gemm.hpp"
+#include "sim/network/graph.hpp"
+
+namespace accsim::net {
+
+enum class Engine {
+  fp32,       // the machine's float, sequential, FMA-free (float_gemm.hpp): the FP32 baseline
+  reference,  // accsim's reference GEMM (models/reference) with the configured formats
+};
+
+// How one GEMM layer computes.
+struct LayerArithmetic {
+  Engine engine = Engine::fp32;
+  ref::GemmConfig config;  // reference engine only; its threads and error_stats are ignored
+  friend bool operator==(const LayerArithmetic&, const LayerArithmetic&);
+};
+// "fp32" or "mul e3m4 (pow2), prod M7E4,..., acc ..., chunked:16".
+[[nodiscard]] std::string describe(const LayerArithmetic& a);
+
+// got-versus-want tallies that add up over elements and samples.
+struct ErrorSums {
+  double signal = 0;   // sum of want^2
+  double noise = 0;    // sum of (got - want)^2
+  double max_abs = 0;  // max |got - want|
+  std::uint64_t count = 0;
+
+  void add(double got, double want) {
+    const double e = got - want;
+    signal += want * want;
+    noise += e * e;
+    max_abs = std::max(max_abs, std::abs(e));
+    ++count;
+  }
+  ErrorSums& operator+=(const ErrorSums& o) {
+    signal += o.signal;
+    noise += o.noise;
+    max_abs = std::max(max_abs, o.max_abs);
+    count += o.count;
+    return *this;
+  }
+  // 10 log10(signal / noise); +inf when there is no error.
+  [[nodiscard]] double snr_db() const;
+  // sqrt(noise / signal): the relative Frobenius error; 0 when both are 0.
+  [[nodiscard]] double rel_error() const;
+};
+
+// What one GEMM layer did over one sample, or, summed, over many.
+struct LayerStats {
+  num::EventCounts quantize;    // rounding the per-sample operands into the multiplier format
+  num::EventCounts product;     // rounding products into the product format
+  num::EventCounts accumulate;  // every accumulator addition
+  num::EventCounts merge;       // chunk results into the merge format
+  ErrorSums accumulation;  // vs the exact sum of the same rounded products: the accumulator alone
+  ErrorSums layer;         // vs the exact GEMM of the layer's unrounded inputs: rounding + accumulation
+  ErrorSums network;       // the node's output vs the same node in an FP32 run: all error up to here
+  LayerStats& operator+=(const LayerStats& o);
+};
+
+// An activation tensor rounded into the multiplier format with one scale for
+// the whole tensor (`scaling` other than channel): exactly what
+// ref::quantize_operand gives for it as a 1 x count matrix (scale, encodings,
+// values and event counts), but +0 elements, half of a ReLU output, skip the
+// rounding routine: +0 rounds to the encoding 0 with no event in every
+// format. Stochastic rounding keys its draws on the element index, so with
+// it every element takes the routine.
+[[nodiscard]] ref::QuantizedOperand quantize_activations(const float* data, std::size_t count,
+                                                         const num::Format& format, ref::Scaling scaling,
+                                                         std::uint64_t sr_stream);
+
+class Executor {
+ public:
+  // One LayerArithmetic per GEMM layer (net.gemm_layers order). Rounds the
+  // constant operands of reference-engine layers. `net` must outlive this.
+  Executor(const Network& net, std::vector<LayerArithmetic> layers);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Per-thread buffers, reused from sample to sample; only run() touches them.
+  struct Workspace {
+    std::vector<std::vector<float>> values;  // computed values by id (constants are not copied)
+    std::vector<const float*> inputs;
+    std::vector<float> f_a, f_b, f_cols;
+    std::vector<double> d_c;
+    ref::QuantizedOperand q_cols;
+  };
+  [[nodiscard]] std::unique_ptr<Workspace> make_workspace() const;
+
+  // Runs one sample (the graph input's elements) and returns the graph
+  // output, valid until the next run on `ws`. With `stats` (one per GEMM
+  // layer), each layer adds this sample's events and errors; with
+  // `fp32_outputs` (each GEMM layer's output from an FP32 run of the same
+  // sample), also the network-level errors.
+  std::span<const float> run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats = {},
+                             const std::vector<std::vector<float>>* fp32_outputs = nullptr) const;
+  // GEMM layer i's output in the last run on ws.
+  [[nodiscard]] std::span<const float> layer_output(const Workspace& ws, std::size_t layer) const;
+
+  [[nodiscard]] const Network& network() const { return net_; }
+  [[nodiscard]] const std::vector<LayerArithmetic>& layers() const { return arithmetic_; }
+
+ private:
+  struct Prepared;
+  const Network& net_;
+  std::vector<LayerArithmetic> arithmetic_;
+  std::vector<std::unique_ptr<Prepared>> prepared_;  // per GEMM layer
+};
+
+}  // namespace accsim::net

@@ -1,0 +1,394 @@
+#include "sim/run_command.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <new>
+#include <stdexcept>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "models/numerics/format.hpp"
+#include "models/reference/order.hpp"
+#include "models/reference/parallel.hpp"
+#include "sim/errors.hpp"
+#include "sim/gemm_command.hpp"
+#include "sim/network/evaluate.hpp"
+#include "sim/network/layer_config.hpp"
+#include "sim/network/trace.hpp"
+#include "sim/output_file.hpp"
+
+namespace accsim::sim {
+namespace {
+
+using nlohmann::ordered_json;
+
+// The FP32 baseline's arithmetic as formats: what the native engine equals.
+bool is_exactly_fp32(const net::LayerArithmetic& a) {
+  const ref::GemmConfig& c = a.config;
+  const num::Format fp32 = num::formats::fp32();
+  return c.multiplier == fp32 && c.product && *c.product == fp32 && c.accumulator == fp32 && c.order.sequential() &&
+         c.scaling == ref::Scaling::none;
+}
+
+struct Setup {
+  net::LayerArithmetic base;
+  std::vector<net::LayerOverride> overrides;
+  bool auto_engine = true;
+};
+
+Setup parse_flags(const RunOptions& o) {
+  Setup s;
+  s.base.engine = net::Engine::reference;
+  // The flags go through the same parser as per-layer settings, so both
+  // accept the same spellings and report errors the same way.
+  net::apply_setting(s.base, "mul", o.multiplier, "--mul");
+  net::apply_setting(s.base, "prod", o.product, "--prod");
+  net::apply_setting(s.base, "acc", o.accumulator, "--acc");
+  net::apply_setting(s.base, "order", o.order, "--order");
+  net::apply_setting(s.base, "scale", o.scale, "--scale");
+  if (o.engine != "auto" && o.engine != "reference") {
+    throw InputError("--engine", "'" + o.engine + "' is not one of auto, reference");
+  }
+  s.auto_engine = o.engine == "auto";
+  if (!o.layer_config.empty()) s.overrides = net::read_layer_config(o.layer_config);
+  for (const std::string& flag : o.layer_overrides) s.overrides.push_back(net::parse_layer_flag(flag));
+  return s;
+}
+
+std::string percent(std::size_t count, std::size_t total) {
+  return total == 0 ? "-" : fmt::format("{:.2f}%", 100.0 * static_cast<double>(count) / static_cast<double>(total));
+}
+
+std::string rate(std::uint64_t count, std::uint64_t ops) {
+  if (ops == 0) return "-";
+  if (count == 0) return "0";
+  const double percent = 100.0 * static_cast<double>(count) / static_cast<double>(ops);
+  return percent < 0.01 ? fmt::format("{:.1e}%", percent) : fmt::format("{:.3g}%", percent);
+}
+
+std::string db(double x) {
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return fmt::format("{:.1f}", x);
+}
+
+std::string sci(double x) { return x == 0 ? "0" : fmt::format("{:.2e}", x); }
+
+std::string macs_text(std::uint64_t macs) {
+  if (macs >= 1000000) return fmt::format("{:.2f} M", static_cast<double>(macs) / 1e6);
+  if (macs >= 1000) return fmt::format("{:.1f} k", static_cast<double>(macs) / 1e3);
+  return std::to_string(macs);
+}
+
+struct Run {
+  const RunOptions& options;
+  const net::Trace& trace;
+  const std::vector<net::LayerArithmetic>& layers;
+  const Setup& setup;
+  const net::Evaluation& eval;
+};
+
+// Accumulator additions (chunk sums and merges) and their events.
+num::EventCounts accumulator_events(const net::LayerStats& s) {
+  num::EventCounts e = s.accumulate;
+  e += s.merge;
+  return e;
+}
+
+std::string table(const Run& r) {
+  const net::Trace& t = r.trace;
+  const net::Network& net = t.network;
+  const net::Evaluation& e = r.eval;
+  std::string s;
+  auto line = [&s](const std::string& text) {
+    s += text;
+    s += '\n';
+  };
+  line(fmt::format("accsim run: {} ({}), {} of {} samples, {} classes{}", t.name, t.dir.string(), e.samples,
+                   t.available, t.classes, t.dataset.empty() ? "" : ", " + t.dataset));
+  line(fmt::format("  model       {}: {} nodes, {} GEMM layers, {} MACs per sample", t.model_path.string(),
+                   net.nodes.size(), net.gemm_layers.size(), macs_text(net.macs_per_sample())));
+  line("  FP32        native float, sequential, no FMA (= --mul fp32 --prod fp32 --acc fp32 --order sequential "
+       "--scale none)");
+  line(fmt::format("  low-bit     {}", net::describe(r.setup.base)));
+  for (const net::LayerOverride& o : r.setup.overrides) {
+    line(fmt::format("  override    {}:{}={} ({})", o.selector, o.key, o.value, o.source));
+  }
+
+  line("");
+  line(fmt::format("  {:<16}{:>9}{:>13}", "accuracy", "top-1", "correct"));
+  auto acc_row = [&](std::string_view label, std::size_t correct, const std::string& note) {
+    line(fmt::format("    {:<14}{:>9}{:>13}   {}", label, percent(correct, e.samples),
+                     fmt::format("{}/{}", correct, e.samples), note));
+  };
+  std::string fw_note = "framework's own (argmax of golden.npy)";
+  if (t.framework_top1 && e.samples == t.available) {
+    fw_note += fmt::format("; trace.json: {:.2f}%", 100.0 * *t.framework_top1);
+    if (t.framework_correct && static_cast<std::size_t>(*t.framework_correct) != e.framework_correct) {
+      fw_note += fmt::format(" ({} correct: DIFFERS)", *t.framework_correct);
+    }
+  }
+  acc_row(t.framework.empty() ? "framework" : t.framework, e.framework_correct, fw_note);
+  acc_row("FP32 (accsim)", e.fp32_correct,
+          fmt::format("{}; argmax agrees on {}/{}; logits max rel. dev. {} (abs {})",
+                      e.fp32_correct == e.framework_correct ? "equals the framework" : "DIFFERS from the framework",
+                      e.fp32_agrees_golden, e.samples, sci(e.max_rel_deviation), sci(e.max_abs_deviation)));
+  const double delta = 100.0 * (static_cast<double>(e.lowbit_correct) - static_cast<double>(e.fp32_correct)) /
+                       static_cast<double>(std::max<std::size_t>(e.samples, 1));
+  acc_row("low-bit", e.lowbit_correct, fmt::format("{:+.2f} points vs FP32", delta));
+  line(fmt::format("    low-bit and FP32 predictions agree on {}/{} samples ({})", e.lowbit_agrees_fp32, e.samples,
+                   percent(e.lowbit_agrees_fp32, e.samples)));
+
+  std::size_t name_width = 5;
+  for (std::size_t i : net.gemm_layers) name_width = std::max(name_width, net.nodes[i].name.size());
+  name_width = std::min<std::size_t>(name_width, 48);
+  line("");
+  line(fmt::format("  per layer, low-bit run over {} samples. SNR (dB) and relative error against exact (double) GEMMs:",
+                   e.samples));
+  line("  'acc' rounds only the accumulation (vs the exact sum of the same rounded products), 'layer' adds the");
+  line("  rounding of the inputs, 'net' compares the node's output with the FP32 run's (all error up to there).");
+  line("  Event rates are per accumulator addition (chunk sums and merges); 'prod unfl' per product.");
+  line(fmt::format("  {:<{}}  {:<5}{:>6}{:>10}{:>9}{:>11}{:>11}{:>11}{:>10}{:>11}{:>10}{:>11}", "layer", name_width, "op",
+                   "K", "MACs", "SNR acc", "SNR layer", "err layer", "err net", "overflow", "underflow", "swamp",
+                   "prod unfl"));
+  for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
+    const net::Node& node = net.nodes[net.gemm_layers[l]];
+    const net::LayerStats& st = e.layers[l];
+    const num::EventCounts acc = accumulator_events(st);
+    std::string name = node.name;
+    if (name.size() > name_width) name = "..." + name.substr(name.size() - name_width + 3);
+    const bool fp32 = r.layers[l].engine == net::Engine::fp32;
+    line(fmt::format("  {:<{}}  {:<5}{:>6}{:>10}{:>9}{:>11}{:>11}{:>11}{:>10}{:>11}{:>10}{:>11}{}", name, name_width,
+                     net::to_string(node.op), node.gemm.k, macs_text(node.gemm.macs()), db(st.accumulation.snr_db()),
+                     db(st.layer.snr_db()), sci(st.layer.rel_error()), sci(st.network.rel_error()),
+                     rate(acc.overflow, acc.ops), rate(acc.underflow, acc.ops), rate(acc.swamp, acc.ops),
+                     rate(st.product.underflow, st.product.ops), fp32 ? "  (fp32)" : ""));
+  }
+  return s;
+}
+
+ordered_json events_json(const num::EventCounts& e) {
+  return {{"ops", e.ops},         {"overflow", e.overflow}, {"underflow", e.underflow},
+          {"swamp", e.swamp},     {"inexact", e.inexact},   {"invalid", e.invalid}};
+}
+
+ordered_json error_json(const net::ErrorSums& s) {
+  return {{"snr_db", json_number(s.snr_db())},
+          {"rel_error", json_number(s.rel_error())},
+          {"max_abs", json_number(s.max_abs)},
+          {"elements", s.count}};
+}
+
+ordered_json arithmetic_json(const net::LayerArithmetic& a) {
+  ordered_json j;
+  j["engine"] = a.engine == net::Engine::fp32 ? "fp32" : "reference";
+  if (a.engine == net::Engine::fp32) return j;
+  const ref::GemmConfig& c = a.config;
+  j["multiplier"] = num::to_string(c.multiplier);
+  j["product"] = c.product ? ordered_json(num::to_string(*c.product)) : ordered_json("exact");
+  j["accumulator"] = num::to_string(c.accumulator);
+  j["order"] = ref::to_string(c.order);
+  j["merge_format"] = c.order.sequential() ? ordered_json(nullptr) : ordered_json(num::to_string(c.order.merge(c.accumulator)));
+  j["scale"] = ref::to_string(c.scaling);
+  return j;
+}
+
+double fraction(std::size_t count, std::size_t total) {
+  return total == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(total);
+}
+
+ordered_json report(const Run& r) {
+  const net::Trace& t = r.trace;
+  const net::Network& net = t.network;
+  const net::Evaluation& e = r.eval;
+  ordered_json j;
+  j["accsim_version"] = ACCSIM_VERSION;
+  j["command"] = "run";
+  j["trace"] = {{"path", t.dir.string()},
+                {"name", t.name},
+                {"model", t.model_path.string()},
+                {"framework", t.framework},
+                {"samples", e.samples},
+                {"samples_available", t.available},
+                {"classes", t.classes},
+                {"gemm_layers", net.gemm_layers.size()},
+                {"macs_per_sample", net.macs_per_sample()}};
+  ordered_json& config = j["config"];
+  config["lowbit"] = arithmetic_json(r.setup.base);
+  config["engine"] = r.setup.auto_engine ? "auto" : "reference";
+  ordered_json overrides = ordered_json::array();
+  for (const net::LayerOverride& o : r.setup.overrides) {
+    overrides.push_back({{"layer", o.selector}, {"key", o.key}, {"value", o.value}, {"source", o.source}});
+  }
+  config["overrides"] = overrides;
+  config["fp32"] = "native float, sequential, no FMA (= mul fp32, prod fp32, acc fp32, sequential, scale none)";
+
+  ordered_json& acc = j["accuracy"];
+  acc["framework"] = {{"top1", fraction(e.framework_correct, e.samples)},
+                      {"correct", e.framework_correct},
+                      {"source", "argmax of golden.npy"},
+                      {"trace_json_top1", t.framework_top1 ? ordered_json(*t.framework_top1) : ordered_json(nullptr)},
+                      {"trace_json_correct",
+                       t.framework_correct ? ordered_json(*t.framework_correct) : ordered_json(nullptr)},
+                      {"trace_json_samples", t.available}};
+  acc["fp32"] = {{"top1", fraction(e.fp32_correct, e.samples)},
+                 {"correct", e.fp32_correct},
+                 {"equals_framework", e.fp32_correct == e.framework_correct},
+                 {"argmax_agrees_with_golden", e.fp32_agrees_golden},
+                 {"max_rel_logit_deviation", e.max_rel_deviation},
+                 {"max_abs_logit_deviation", e.max_abs_deviation}};
+  acc["lowbit"] = {{"top1", fraction(e.lowbit_correct, e.samples)},
+                   {"correct", e.lowbit_correct},
+                   {"delta_top1_vs_fp32", fraction(e.lowbit_correct, e.samples) - fraction(e.fp32_correct, e.samples)},
+                   {"agreement_with_fp32", fraction(e.lowbit_agrees_fp32, e.samples)},
+                   {"agreeing_samples", e.lowbit_agrees_fp32}};
+  ordered_json disagree = ordered_json::array();
+  for (std::size_t i = 0; i < e.samples; ++i) {
+    if (e.lowbit_pred[i] != e.fp32_pred[i]) disagree.push_back(i);
+  }
+  acc["lowbit"]["disagreeing_samples"] = disagree;
+
+  ordered_json layers = ordered_json::array();
+  for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
+    const net::Node& node = net.nodes[net.gemm_layers[l]];
+    const net::LayerStats& st = e.layers[l];
+    const num::EventCounts a = accumulator_events(st);
+    ordered_json layer;
+    layer["name"] = node.name;
+    layer["op"] = net::to_string(node.op);
+    layer["arithmetic"] = arithmetic_json(r.layers[l]);
+    layer["gemm"] = {{"m", node.gemm.m}, {"k", node.gemm.k}, {"n", node.gemm.n}, {"groups", node.gemm.groups}};
+    layer["macs_per_sample"] = node.gemm.macs();
+    layer["events"] = {{"quantize", events_json(st.quantize)},
+                       {"product", events_json(st.product)},
+                       {"accumulate", events_json(st.accumulate)},
+                       {"merge", events_json(st.merge)}};
+    auto ratio = [](std::uint64_t c, std::uint64_t ops) {
+      return ops == 0 ? ordered_json(nullptr) : ordered_json(static_cast<double>(c) / static_cast<double>(ops));
+    };
+    layer["rates"] = {{"overflow", ratio(a.overflow, a.ops)},
+                      {"underflow", ratio(a.underflow, a.ops)},
+                      {"swamp", ratio(a.swamp, a.ops)},
+                      {"product_underflow", ratio(st.product.underflow, st.product.ops)},
+                      {"product_overflow", ratio(st.product.overflow, st.product.ops)}};
+    layer["error"] = {{"accumulation", error_json(st.accumulation)},
+                      {"layer", error_json(st.layer)},
+                      {"network", error_json(st.network)}};
+    layers.push_back(layer);
+  }
+  j["layers"] = layers;
+  if (r.options.timing) {
+    const double lowbit_macs = static_cast<double>(net.macs_per_sample()) * static_cast<double>(e.samples);
+    j["timing"] = {{"threads", e.threads},
+                   {"wall_seconds", e.wall_seconds},
+                   {"fp32_cpu_seconds", e.fp32_seconds},
+                   {"lowbit_cpu_seconds", e.lowbit_seconds},
+                   {"lowbit_macs_per_cpu_second", e.lowbit_seconds > 0 ? lowbit_macs / e.lowbit_seconds : 0.0}};
+  }
+  return j;
+}
+
+void show_progress(std::size_t done, std::size_t total) {
+  constexpr int kWidth = 30;
+  const int filled = total == 0 ? kWidth : static_cast<int>(kWidth * done / total);
+  std::cerr << fmt::format("\r  [{}{}] {}/{} samples", std::string(static_cast<std::size_t>(filled), '#'),
+                           std::string(static_cast<std::size_t>(kWidth - filled), '.'), done, total)
+            << std::flush;
+}
+
+int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
+  // Flags first: they are cheap to check and say more than a failed load.
+  const Setup setup = parse_flags(o);
+  if (!o.report_path.empty()) check_writable_target(o.report_path);
+
+  const std::filesystem::path dir = o.trace_dir.empty() ? net::default_trace_dir() : std::filesystem::path(o.trace_dir);
+  const net::Trace trace = net::load_trace(dir, o.samples);
+  std::vector<net::LayerArithmetic> layers = net::resolve_layers(trace.network, setup.base, setup.overrides);
+  if (setup.auto_engine) {
+    for (net::LayerArithmetic& a : layers) {
+      if (a.engine == net::Engine::reference && is_exactly_fp32(a)) a.engine = net::Engine::fp32;
+    }
+  }
+  const net::Executor fp32(trace.network,
+                           std::vector<net::LayerArithmetic>(trace.network.gemm_layers.size(), net::LayerArithmetic{}));
+  const net::Executor lowbit(trace.network, layers);
+
+  net::EvalOptions eval_options;
+  eval_options.threads = o.threads;
+  if (progress) eval_options.progress = show_progress;
+  const net::Evaluation eval = net::evaluate(trace, fp32, lowbit, eval_options);
+  if (progress) std::cerr << "\r\033[K" << std::flush;
+
+  const Run run{o, trace, layers, setup, eval};
+  std::optional<StagedFile> report_file;
+  if (!o.report_path.empty()) report_file.emplace(o.report_path, report(run).dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
+  if (report_file) report_file->commit();
+  out << table(run);
+  if (report_file) out << "  wrote report " << o.report_path << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
+  CLI::App* cmd = parent.add_subcommand(
+      "run",
+      "Run a trained network's trace (traces/README.md) in FP32 and in a low-bit configuration: accuracy, "
+      "agreement, and per-layer errors and events. Without flags: the shipped ResNet trace with the paper's "
+      "12-bit configuration (docs/run.md)");
+  cmd->add_option("--trace", o.trace_dir, "trace folder (default: traces/fmnist_resnet of the source tree)")
+      ->type_name("DIR");
+  cmd->add_option("--mul", o.multiplier, "multiplier (input) format")->capture_default_str()->type_name("FMT");
+  cmd->add_option("--prod", o.product, "product format, or 'exact' for fused products")
+      ->capture_default_str()
+      ->type_name("FMT");
+  cmd->add_option("--acc", o.accumulator, "accumulator format")->capture_default_str()->type_name("FMT");
+  cmd->add_option("--order", o.order, "accumulation order: sequential | chunked:C[:FMT]")
+      ->capture_default_str()
+      ->type_name("ORDER");
+  cmd->add_option("--scale", o.scale, "input scaling: none | tensor | channel | pow2")
+      ->capture_default_str()
+      ->type_name("SCALE");
+  cmd->add_option("--engine", o.engine,
+                  "auto: exactly-fp32 layers run on the native float engine (same bits); reference: never")
+      ->capture_default_str()
+      ->type_name("auto|reference");
+  cmd->add_option("--samples", o.samples, "use the first N samples (0: all)")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "worker threads; 0: every hardware thread (results never depend on it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 4096u));
+  cmd->add_option("--layer-config", o.layer_config, "YAML file of per-layer overrides (docs/run.md)")
+      ->type_name("FILE");
+  cmd->add_option("--layer", o.layer_overrides,
+                  "per-layer override NAME:key=value (NAME: node name, first, last or *; keys: engine, mul, prod, "
+                  "acc, order, scale); repeatable, applied after --layer-config")
+      ->type_name("NAME:KEY=VALUE");
+  cmd->add_option("--report", o.report_path, "write a JSON report")->type_name("report.json");
+  cmd->add_flag("--timing", o.timing, "add timings to the report (it then differs run to run)");
+  return cmd;
+}
+
+int run_run(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  const bool progress = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
+  try {
+    return run_or_throw(options, out, progress);
+  } catch (const InputError& e) {
+    if (progress) std::cerr << "\r\033[K";
+    err << "accsim: error: " << one_line(e.what()) << '\n';
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    err << "accsim: error: out of memory\n";
+    return kExitInternal;
+  } catch (const std::exception& e) {
+    err << "accsim: internal error: " << one_line(e.what()) << '\n';
+    return kExitInternal;
+  }
+}
+
+int run_run(const RunOptions& options) { return run_run(options, std::cout, std::cerr); }
+
+}  // namespace accsim::sim
