@@ -243,7 +243,17 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
         acc_tally[v].swamp -= swamp;
       }
     }
-    if (chunked) {
+    if (chunked && job.rounders->merge->mode == AccMode) {
+      // The usual case: merging rounds like accumulating, so it stays inline
+      // (and in this kernel's ISA).
+      for (int v = 0; v < kVectors; ++v) {
+        L4::I swamp;
+        const fast::Rounded<4> m = fast::accumulate_lanes<AccMode, 4>(*job.rounders->merge, running[v], acc[v], &swamp);
+        running[v] = m.value;
+        merge_tally[v].add(m);
+        merge_tally[v].swamp -= swamp;
+      }
+    } else if (chunked) {
       for (int v = 0; v < kVectors; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally[v]);
     } else {
       for (int v = 0; v < kVectors; ++v) running[v] = acc[v];
