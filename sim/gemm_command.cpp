@@ -173,6 +173,7 @@ std::string summary(const GemmRun& run, double gemm_seconds, unsigned threads) {
     line(fmt::format("    toggles    activation {}, weight {}, product {}, sum {}", cy.toggles.activation,
                      cy.toggles.weight, cy.toggles.product, cy.toggles.sum));
   }
+  if (run.energy) s += energy_summary(*run.energy, "per GEMM");
   return s;
 }
 
@@ -248,7 +249,10 @@ int run_or_throw(const GemmOptions& o, std::ostream& out) {
     throw InputError("--engine", "'" + o.engine + "' is not one of reference, cycle");
   }
   std::optional<hw::ArrayConfig> arr;
-  if (o.engine == "cycle") arr = array_config(o, config);
+  if (o.engine == "cycle") {
+    arr = array_config(o, config);
+    check_node(o.node);
+  }
   configure_order(o, config, arr ? &*arr : nullptr);
 
   if (!o.out_path.empty()) check_writable_target(o.out_path);
@@ -297,6 +301,7 @@ int run_or_throw(const GemmOptions& o, std::ostream& out) {
     // reference path does not support.
     throw InputError("gemm", e.what());
   }
+  if (run.cycle) run.energy = cycle_energy(config, *run.cycle, o.node);
   const auto t_done = Clock::now();
   const double load_seconds = std::chrono::duration<double>(t_gemm - t_load).count();
   const double gemm_seconds = std::chrono::duration<double>(t_done - t_gemm).count();
@@ -367,6 +372,7 @@ nlohmann::ordered_json gemm_report(const GemmRun& run, const std::optional<nlohm
   r["error"] = {{"vs_quantized", error_json(st.vs_quantized)}, {"vs_original", error_json(st.vs_original)}};
   r["engine"] = run.cycle ? "cycle" : "reference";
   if (run.cycle) r["cycle"] = cycle_json(*run.cycle);
+  if (run.energy) r["energy"] = energy_json(*run.energy);
   if (timing) r["timing"] = *timing;
   return r;
 }
@@ -497,6 +503,9 @@ CLI::App* setup_gemm(CLI::App& parent, GemmOptions& o) {
       "format in an explicit order, by the reference path or the cycle-accurate array");
   bind_gemm_flags(cmd, o);
   cmd->add_option("--engine", o.engine, "reference (functional) | cycle (the SystemC array)")->capture_default_str();
+  cmd->add_option("--node", o.node, "technology node of the cycle engine's energy estimate, nm: 180, 45 or 7")
+      ->capture_default_str()
+      ->group("Cycle-accurate array (--engine cycle, verify)");
   cmd->add_option("--out", o.out_path, "write C (float64 .npy)")->type_name("C.npy");
   cmd->add_option("--report", o.report_path, "write a JSON report")->type_name("report.json");
   cmd->add_flag("--timing", o.timing, "add wall time and thread count to the report (it then differs run to run)");

@@ -10,6 +10,7 @@
 
 #include "models/hw/stats.hpp"
 #include "models/reference/gemm.hpp"
+#include "sim/cost_command.hpp"
 #include "sim/npy.hpp"
 
 namespace CLI {
@@ -46,6 +47,7 @@ struct GemmOptions {
   unsigned input_ports = 2, weight_ports = 2, output_ports = 2;
   double dram_bandwidth = 0;  // bytes/cycle; 0: unlimited
   std::string vcd_path;
+  int node = 45;  // technology node of the energy estimate (nm)
 };
 
 // Adds the `gemm` subcommand to `parent` and binds its flags to `options`.
@@ -74,6 +76,7 @@ struct GemmRun {
   std::size_t m = 0, k = 0, n = 0;
   ref::GemmResult result;
   std::optional<hw::CycleStats> cycle;  // --engine cycle
+  std::optional<EnergyReport> energy;   // --engine cycle
 };
 [[nodiscard]] nlohmann::ordered_json gemm_report(const GemmRun& run,
                                                  const std::optional<nlohmann::ordered_json>& timing);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
 #include "sim/run_command.hpp"
@@ -23,13 +24,15 @@ int main(int argc, char** argv) {
   CLI::App* verify = setup_verify(app, verify_options);
   RunOptions run_options;
   CLI::App* run = setup_run(app, run_options);
+  CostOptions cost_options;
+  CLI::App* cost = setup_cost(app, cost_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : run->parsed() ? " run" : "";
+    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : run->parsed() ? " run" : cost->parsed() ? " cost" : "";
     std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << sub << " --help')\n";
     return kExitUsage;
   }
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
   if (gemm->parsed()) return run_gemm(gemm_options);
   if (verify->parsed()) return run_verify(verify_options);
   if (run->parsed()) return run_run(run_options);
+  if (cost->parsed()) return run_cost(cost_options);
   std::cout << app.help();
   return kExitOk;
 }

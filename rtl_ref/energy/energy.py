@@ -54,6 +54,8 @@ CONFIGS = {
     "e4m3_fused_m7e4": ("pe", "e4m3", "exact", PAPER_ACC),
     "e4m3_fp16": ("pe", "e4m3", "exact", "fp16"),
     "e4m3_fp32": ("pe", "e4m3", "exact", "fp32"),
+    "e4m3_bf16": ("pe", "e4m3", "exact", "bf16"),
+    "e4m3_m10e5": ("pe", "e4m3", "exact", "M10E5"),
     "bf16_fp32": ("pe", "bf16", "exact", "fp32"),
     "fp16_fp32": ("pe", "fp16", "exact", "fp32"),
     "int8_int32": ("int_pe", "int8", "", "int32"),
@@ -470,12 +472,19 @@ def run_config(name, lib, fmts, args):
                  if not ctype.startswith("DFF") and is_net(pins.get(p, ""))]
     glitch = sum(timed_counts[k] for k in comb_nets) / max(1, sum(settled_counts[k] for k in comb_nets))
     toggles = sum(timed_counts[k] for k in comb_nets) / macs
+    # Register bit flips (flip-flop outputs): the activity the cycle model
+    # counts, so models/cost can scale this stream's energies to a workload's.
+    flop_nets = [index[pins[p]] for ctype, _, pins in cells if ctype.startswith("DFF")
+                 for p in lib.cells[ctype]["outputs"] if is_net(pins.get(p, ""))]
+    reg_toggles = sum(settled_counts[k] for k in flop_nets) / macs
     row = {"name": name, "unit": key[0], "operand": key[1], "product": key[2], "accumulator": key[3],
            "macs": macs, "cells": area["cells"], "flops": flops, "area_um2": area["area_um2"],
            "pj_per_mac": "%.3f" % (total / macs), "comb_pj_per_mac": "%.3f" % (e_comb / macs),
            "flop_pj_per_mac": "%.3f" % (e_flop / macs), "clock_pj_per_mac": "%.3f" % (e_clock / macs),
            "leakage_pj_per_mac": "%.5f" % (e_leak / macs), "glitch_factor": "%.2f" % glitch, "comb_toggles_per_mac": "%.0f" % toggles,
-           "period_ns": args.period_ns}
+           "reg_toggles_per_mac": "%.3f" % reg_toggles,
+           "clock_pj_per_flop_cycle": "%.5f" % (e_clock / max(1, flops * cycles)),
+           "leakage_nw": "%.1f" % leak_nw, "period_ns": args.period_ns}
     print("%-16s %5d cells  %.3f pJ/MAC (comb %.3f, flops %.3f, clock %.3f, leak %.5f; %.0f comb toggles/MAC, glitch x%.2f) [%.0f s sim]" % (
         name, area["cells"], total / macs, e_comb / macs, e_flop / macs, e_clock / macs, e_leak / macs, toggles, glitch,
         sim_s), flush=True)
@@ -484,7 +493,8 @@ def run_config(name, lib, fmts, args):
 
 COLUMNS = ["name", "unit", "operand", "product", "accumulator", "macs", "cells", "flops", "area_um2",
            "pj_per_mac", "comb_pj_per_mac", "flop_pj_per_mac", "clock_pj_per_mac", "leakage_pj_per_mac",
-           "glitch_factor", "comb_toggles_per_mac", "period_ns"]
+           "glitch_factor", "comb_toggles_per_mac", "reg_toggles_per_mac", "clock_pj_per_flop_cycle",
+           "leakage_nw", "period_ns"]
 
 
 def main():

@@ -4,7 +4,7 @@ standard cells (Debian's qflow-tech-osu018) with abc; reports cells and
 area in um^2 and keeps the area table rtl_ref/area/units.csv.
 
   synth.py unit acc 'M7E4,bias=10,round=rtz,ftz' 'M7E4,bias=12,round=rtz,ftz'
-  synth.py unit mul e4m3 [--netlist out.v]
+  synth.py unit mul e4m3 [--netlist out.v] [--row]
   synth.py grid [--only named|acc_rne|acc_rtz_ftz] [--time-budget 1200]
   synth.py check          # CTest: re-synthesize two small units, compare with the table
 
@@ -244,7 +244,8 @@ def named_units():
         ("acc", "", "", "fp32"), ("acc", "", "", "fp16"), ("acc", "", "", "bf16"),
         ("acc", "", "", "fp32,round=rtz,ftz"), ("acc", "", "", "M10E5"), ("acc", "", "", "M23E8"),
         ("acc_fused", "e4m3", "", paper_acc), ("acc_fused", "e4m3", "", "fp32"),
-        ("acc_fused", "e4m3", "", "fp16"), ("acc_fused", "bf16", "", "fp32"),
+        ("acc_fused", "e4m3", "", "fp16"), ("acc_fused", "e4m3", "", "bf16"), ("acc_fused", "e4m3", "", "M10E5"),
+        ("acc_fused", "bf16", "", "fp32"), ("acc_fused", "fp16", "", "fp32"),
         ("mul", "e4m3", "", ""), ("mul", "e5m2", "", ""), ("mul", "e3m4", "", ""),
         ("mul", "bf16", "", ""), ("mul", "fp16", "", ""), ("mul", "fp32", "", ""),
         ("mul_round", "e4m3", paper_prod, ""), ("mul_round", "fp16", "fp16", ""),
@@ -284,6 +285,11 @@ def cmd_unit(args):
     top, params, key = elaborate(fmts, unit, operand, product, accumulator)
     t0 = time.time()
     r = synthesize(args.yosys, top, params, args.netlist)
+    if args.row:  # for models/cost, which synthesizes units missing from the table on demand
+        w = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerow(dict(zip(("unit", "operand", "product", "accumulator"), key), top=top, **r))
+        return
     print("%s %s: %d cells (%d flops), %s um^2 [%.1f s]" % (unit, " ".join(k for k in key[1:] if k), r["cells"],
                                                             r["flops"], r["area_um2"], time.time() - t0))
     print("  " + r["cell_counts"])
@@ -350,6 +356,7 @@ def main():
     u.add_argument("unit")
     u.add_argument("formats", nargs="+")
     u.add_argument("--netlist", help="also write the mapped netlist (Verilog) here")
+    u.add_argument("--row", action="store_true", help="print the table row (CSV with its header) instead")
     g = sub.add_parser("grid", help="synthesize the table's units (resumable)")
     g.add_argument("--only", action="append", choices=["named", "acc_rne", "acc_rtz_ftz"])
     g.add_argument("--out", default=TABLE)
