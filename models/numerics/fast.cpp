@@ -1,20 +1,24 @@
 #include "models/numerics/fast.hpp"
 
+#include <bit>
 #include <cmath>
 
 namespace accsim::num::fast {
 
-std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
-  if (f.rounding == Rounding::sr) return std::nullopt;  // needs a draw per operation
-  if (f.man_bits < 1 || f.man_bits > 51) return std::nullopt;
+namespace {
+
+// Checks that hold for any input: the mode and the format's range.
+bool format_ok(const FloatFormat& f) {
+  if (f.rounding == Rounding::sr) return false;  // needs a draw per operation
+  if (f.man_bits < 1 || f.man_bits > 51) return false;
   // Overflow must land on the largest finite value: an infinity would then
   // have to flow through the double domain, which the lanes do not model.
-  if (f.overflow_to_inf() && f.rounding != Rounding::rtz) return std::nullopt;
+  if (f.overflow_to_inf() && f.rounding != Rounding::rtz) return false;
   // Every value of the format, subnormals included, must be a normal double.
-  if (f.emin() - f.man_bits < -1022 || f.emax() > 1022 || !fits_double(input)) return std::nullopt;
-  // The subnormal trick adds 2^emin to |x| < 2^emin; that sum must be exact.
-  if (f.subnormals && f.emin() - input.lsb > 52) return std::nullopt;
+  return f.emin() - f.man_bits >= -1022 && f.emax() <= 1022;
+}
 
+Rounder build(const FloatFormat& f) {
   Rounder r;
   r.mode = f.rounding;
   r.ftz = !f.subnormals;
@@ -26,6 +30,20 @@ std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
   const std::uint64_t max_fraction = f.max_significand() - (std::uint64_t{1} << f.man_bits);
   r.max_bits = (static_cast<std::uint64_t>(f.emax() + 1023) << 52) | (max_fraction << r.drop);
   return r;
+}
+
+}  // namespace
+
+std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
+  if (!format_ok(f) || !fits_double(input)) return std::nullopt;
+  // The subnormal trick adds 2^emin to |x| < 2^emin; that sum must be exact.
+  if (f.subnormals && f.emin() - input.lsb > 52) return std::nullopt;
+  return build(f);
+}
+
+std::optional<Rounder> Rounder::make_any(const FloatFormat& f) {
+  if (!format_ok(f)) return std::nullopt;
+  return build(f);
 }
 
 namespace {

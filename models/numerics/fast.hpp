@@ -53,6 +53,60 @@ struct Rounder {
   // a range outside double's normals, infinities that can arise from finite
   // operands, or inputs too wide to hold exactly.
   [[nodiscard]] static std::optional<Rounder> make(const FloatFormat& f, Span input);
+
+  // A rounder for any finite double that is a normal double or zero (the
+  // operands of quantize, which lie on no narrower grid), or nullopt. Nearest-
+  // even is exact for all of them (the FPU rounds once); the other modes are
+  // exact for all of them in flush-to-zero formats and, with subnormals, for
+  // every input except 0 < |x| < 2^emin, which the caller must route elsewhere
+  // (see exact_for).
+  [[nodiscard]] static std::optional<Rounder> make_any(const FloatFormat& f);
+  // Whether rounding x with a make_any rounder is exact (see make_any).
+  [[nodiscard]] bool exact_for(double x) const {
+    const double a = x < 0 ? -x : x;
+    // Not inf or NaN, and far enough below double's top that no rounding
+    // step (2^drop times |x| in nearest-even, a carry in the others)
+    // overflows it.
+    if (!(a < 0x1p960)) return false;
+    if (a != 0 && a < 0x1p-1022) return false;  // a subnormal double: the lanes read its exponent field
+    if (mode == Rounding::rne || ftz || a == 0) return true;
+    return a >= std::bit_cast<double>(min_normal_bits);  // the subnormal shift might round
+  }
+};
+
+// The encoding of a finite double on a float format's grid (zero, subnormal
+// or normal: what the rounders return) in that format; the inverse of
+// num::to_double on those values. Normal values only re-bias the exponent
+// field; a subnormal x becomes the fraction field of x + 2^emin, which is
+// exact.
+class Encoder {
+ public:
+  Encoder() = default;
+  explicit Encoder(const FloatFormat& f)
+      : min_normal_bits_(static_cast<std::uint64_t>(f.emin() + 1023) << 52),
+        normal_offset_(static_cast<std::uint64_t>(1023 - f.bias) << 52),
+        sign_(std::uint64_t{1} << (f.exp_bits + f.man_bits)),
+        drop_(52 - f.man_bits) {}
+
+  [[nodiscard]] std::uint64_t operator()(double x) const {
+    const auto u = std::bit_cast<std::uint64_t>(x);
+    const std::uint64_t sign = (u >> 63) != 0 ? sign_ : 0;
+    const std::uint64_t a = u & ~(std::uint64_t{1} << 63);
+    std::uint64_t magnitude;
+    if (a >= min_normal_bits_) [[likely]] {
+      magnitude = (a - normal_offset_) >> drop_;
+    } else if (a == 0) {
+      magnitude = 0;
+    } else {
+      const double shifted = std::bit_cast<double>(a) + std::bit_cast<double>(min_normal_bits_);
+      magnitude = (std::bit_cast<std::uint64_t>(shifted) - min_normal_bits_) >> drop_;
+    }
+    return sign | magnitude;
+  }
+
+ private:
+  std::uint64_t min_normal_bits_ = 0, normal_offset_ = 0, sign_ = 0;
+  int drop_ = 0;
 };
 
 // Per-lane SIMD types. Masks are all-ones (true) or zero in each 64-bit lane.
@@ -101,8 +155,13 @@ ACCSIM_INLINE typename Lanes<W>::U round_magnitude(const Rounder& r, typename La
   }
 }
 
+// Whether the target flushes to zero: read from the rounder at run time, or
+// fixed at compile time by hot loops that instantiate both cases (which takes
+// a branch out of every step).
+enum class Ftz { runtime, off, on };
+
 // round_pack for an exact finite double x, lane-wise.
-template <Rounding Mode, int W>
+template <Rounding Mode, int W, Ftz F = Ftz::runtime>
 ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
   using D = typename Lanes<W>::D;
   using U = typename Lanes<W>::U;
@@ -112,6 +171,7 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
   const U sign = u & kSign;
   const U a = u ^ sign;
   const I negative = (I)(u) < 0;
+  const bool ftz = F == Ftz::runtime ? r.ftz : F == Ftz::on;
 
   // 0 < |x| < 2^emin, as one signed compare: a - 1 with its sign bit flipped
   // orders like an unsigned a - 1, which wraps zero to the top.
@@ -122,15 +182,15 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
     // moves the format's last place (normal or subnormal grid) onto the
     // double's last place, and subtracting C again is exact.
     D c = (D)(a & 0x7ff0000000000000ULL);
-    if (!r.ftz) {
+    if (!ftz) {
       const D min_normal = D{} + std::bit_cast<double>(r.min_normal_bits);
       c = c > min_normal ? c : min_normal;
     }
     c *= r.grid_scale;
     D rounded = ((D)(a) + c) - c;
     m = (U)(rounded);
-    if (r.ftz) m = tiny ? U{} : m;  // flush to zero, before rounding
-  } else if (!r.ftz) {
+    if (ftz) m = tiny ? U{} : m;  // flush to zero, before rounding
+  } else if (!ftz) {
     // Below 2^emin the grid is fixed at 2^(emin - M): shift |x| into the
     // binade of 2^emin by adding 2^emin (exact), round there, and subtract
     // it again. Other lanes (and zeros, which round to themselves) add and
@@ -159,7 +219,7 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
 
 // acc + addend, both exact doubles whose sum is exact, rounded into the
 // accumulator; also the swamp mask (non-zero addend, accumulator unchanged).
-template <Rounding Mode, int W>
+template <Rounding Mode, int W, Ftz F = Ftz::runtime>
 ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D acc,
                                           typename Lanes<W>::D addend,
                                           typename Lanes<W>::I* swamp) {
@@ -176,7 +236,7 @@ ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D
     U s = (U)(sum) | fix;
     sum = (D)(s);
   }
-  Rounded<W> out = round_lanes<Mode, W>(r, sum);
+  Rounded<W> out = round_lanes<Mode, W, F>(r, sum);
   *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
   return out;
 }
@@ -202,6 +262,13 @@ decltype(auto) dispatch_mode(Rounding mode, F&& f) {
     case Rounding::sr: break;  // never: Rounder::make refuses sr
   }
   __builtin_unreachable();
+}
+
+// Calls f.template operator()<F>() with Ftz::on or Ftz::off.
+template <class F>
+decltype(auto) dispatch_ftz(bool ftz, F&& f) {
+  if (ftz) return f.template operator()<Ftz::on>();
+  return f.template operator()<Ftz::off>();
 }
 
 }  // namespace accsim::num::fast

@@ -99,6 +99,71 @@ TEST_P(FastRounding, AccumulateMatchesRoundPack) {
   EXPECT_GT(swamps, 0u);
 }
 
+// make_any: rounding arbitrary doubles (quantize's operands), not only
+// values on a narrow grid; and Encoder, the encoding of the rounded values.
+TEST_P(FastRounding, AnyDoubleMatchesRoundPack) {
+  FloatFormat f = parse_float_format(std::get<0>(GetParam()));
+  f.rounding = std::get<1>(GetParam());
+  const auto rounder = fast::Rounder::make_any(f);
+  if (!rounder) {
+    EXPECT_TRUE(f.overflow_to_inf() && f.rounding != Rounding::rtz) << to_string(f);
+    return;
+  }
+  const fast::Encoder encode(f);
+  std::mt19937_64 rng(test_seed() + 2);
+  std::uint64_t checked = 0, refused = 0;
+  for (int i = 0; i < 200000; ++i) {
+    double x;
+    if (rng() % 8 == 0) {
+      x = std::bit_cast<double>(rng());  // anything, NaN and subnormal doubles included
+    } else {
+      // A significand of up to 53 bits around the format's range.
+      const int bits = 1 + static_cast<int>(rng() % 53);
+      const auto sig = static_cast<double>((rng() >> (64 - bits)) | 1);
+      const int span = f.emax() - f.emin() + f.man_bits + 8;
+      x = std::ldexp(sig, f.emin() - f.man_bits - 4 - bits + 1 + static_cast<int>(rng() % static_cast<unsigned>(span)));
+      if (rng() & 1) x = -x;
+      if (rng() % 64 == 0) x = (rng() & 1) ? -0.0 : 0.0;
+    }
+    if (!rounder->exact_for(x)) {
+      ++refused;
+      ASSERT_TRUE(!std::isfinite(x) || std::fabs(x) >= 0x1p960 || std::fabs(x) < 0x1p-1022 ||
+                  (f.rounding != Rounding::rne && f.subnormals && std::fabs(x) < std::ldexp(1.0, f.emin())))
+          << std::hexfloat << x;
+      continue;
+    }
+    ++checked;
+    const Result want = round_pack(f, exact_from_double(x));
+    const fast::ScalarResult got = fast::round(*rounder, x);
+    ASSERT_EQ(encode(got.value), want.bits) << to_string(f) << " x=" << std::hexfloat << x;
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(to_double(want.bits, f)), std::bit_cast<std::uint64_t>(got.value))
+        << to_string(f) << " x=" << std::hexfloat << x;
+    ASSERT_EQ(got.events, want.events) << to_string(f) << " x=" << std::hexfloat << x << " want "
+                                       << to_string_events(want.events) << " got " << to_string_events(got.events);
+  }
+  EXPECT_GT(checked, 50000u);
+  EXPECT_GT(refused, 0u);
+}
+
+// Encoder inverts to_double on every finite encoding.
+TEST(FastEncoder, InvertsToDouble) {
+  for (const char* name : {"M7E4,bias=10,ftz", "M7E4", "e4m3", "e3m4", "M1E3", "M2E2,bias=0", "M10E5,bias=30",
+                           "fp16,sat", "M9E6,bias=40"}) {
+    const FloatFormat f = parse_float_format(name);
+    const fast::Encoder encode(f);
+    const std::uint64_t count = std::uint64_t{1} << f.width();
+    const std::uint64_t step = count > (1u << 16) ? count >> 16 : 1;
+    for (std::uint64_t bits = 0; bits < count; bits += step) {
+      if (is_nan_bits(bits, f) || is_inf_bits(bits, f)) continue;
+      if (!f.subnormals && (bits & ~(std::uint64_t{1} << (f.width() - 1))) >> f.man_bits == 0 &&
+          (bits & ((std::uint64_t{1} << f.man_bits) - 1)) != 0) {
+        continue;  // a subnormal encoding in a flush-to-zero format: no rounder returns one
+      }
+      ASSERT_EQ(encode(to_double(bits, f)), bits) << name << " bits=" << bits;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Formats, FastRounding,
     ::testing::Combine(::testing::Values("M7E4,bias=10,ftz", "M7E4", "M7E4,bias=12", "M3E4", "e4m3", "M10E5",
