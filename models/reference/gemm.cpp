@@ -76,18 +76,61 @@ QuantizedOperand quantize_operand(const Matrix& m, const Format& format, Scaling
 
   q.bits.resize(m.data.size());
   q.values.resize(m.data.size());
-  for (std::size_t r = 0; r < m.rows; ++r) {
-    for (std::size_t c = 0; c < m.cols; ++c) {
-      const std::size_t idx = r * m.cols + c;
-      // x * scale rounded once: the product is formed exactly.
-      const num::Exact scaled =
-          num::exact_product(num::exact_from_double(m.data[idx]), num::exact_from_double(q.scale_at(r, c)));
-      const num::Result res = num::quantize(scaled, format, (sr_stream << 48) ^ idx);
-      q.bits[idx] = res.bits;
-      q.values[idx] = num::to_double(res.bits, format);
-      q.events.record(res.events);
+  // The general path: x * scale formed exactly and rounded once.
+  auto general = [&](std::size_t r, std::size_t c) {
+    const std::size_t idx = r * m.cols + c;
+    const num::Exact scaled =
+        num::exact_product(num::exact_from_double(m.data[idx]), num::exact_from_double(q.scale_at(r, c)));
+    const num::Result res = num::quantize(scaled, format, (sr_stream << 48) ^ idx);
+    q.bits[idx] = res.bits;
+    q.values[idx] = num::to_double(res.bits, format);
+    q.events.record(res.events);
+  };
+  // The fast path: a power-of-two scale makes x * scale exact in double
+  // (unless it leaves double's normal range), and a float format that
+  // fast::Rounder::make_any accepts rounds that double exactly as round_pack
+  // does (tests check both bit for bit); any other element takes the general
+  // path.
+  const auto* ff = std::get_if<num::FloatFormat>(&format);
+  const std::optional<fast::Rounder> rounder = ff != nullptr ? fast::Rounder::make_any(*ff) : std::nullopt;
+  const bool pow2_scales = std::all_of(q.scale.begin(), q.scale.end(), [](double s) {
+    int e = 0;
+    return std::frexp(s, &e) == 0.5;
+  });
+  if (!rounder || !pow2_scales) {
+    for (std::size_t r = 0; r < m.rows; ++r) {
+      for (std::size_t c = 0; c < m.cols; ++c) general(r, c);
     }
+    return q;
   }
+  const fast::Encoder encode(*ff);
+  fast::dispatch_mode(rounder->mode, [&]<Rounding Mode>() {
+    fast::dispatch_ftz(rounder->ftz, [&]<fast::Ftz F>() {
+      std::uint64_t overflow = 0, underflow = 0, inexact = 0, ops = 0;
+      for (std::size_t r = 0; r < m.rows; ++r) {
+        for (std::size_t c = 0; c < m.cols; ++c) {
+          const std::size_t idx = r * m.cols + c;
+          const double x = m.data[idx] * q.scale_at(r, c);
+          if (!rounder->exact_for(x) || (x == 0 && m.data[idx] != 0)) {
+            general(r, c);
+            continue;
+          }
+          const fast::Rounded<1> out = fast::round_lanes<Mode, 1, F>(*rounder, fast::Lanes<1>::D{x});
+          const double v = out.value[0];
+          q.bits[idx] = encode(v);
+          q.values[idx] = v;
+          ++ops;
+          overflow += out.overflow[0] != 0;
+          underflow += out.underflow[0] != 0;
+          inexact += out.exact[0] == 0;
+        }
+      }
+      q.events.ops += ops;
+      q.events.overflow += overflow;
+      q.events.underflow += underflow;
+      q.events.inexact += inexact;
+    });
+  });
   return q;
 }
 
@@ -172,7 +215,12 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
 
 namespace {
 
-// Per-lane event tallies; a mask lane is -1 when true, so subtracting counts.
+// Per-lane event tallies of one kind of rounding over a whole panel, summed
+// over its kVectors vectors (a mask lane is -1 when true, so subtracting
+// counts). One set per kind keeps the tallies in registers. Padding columns
+// (zero columns of the packed B) only ever hold +-0 products and sums, which
+// round exactly and raise no event, so they add to `exact` alone and drain
+// takes them out again.
 struct LaneTally {
   L4::I overflow{}, underflow{}, swamp{}, exact{};
   ACCSIM_INLINE void add(const fast::Rounded<4>& r) {
@@ -180,16 +228,23 @@ struct LaneTally {
     underflow -= r.underflow;
     exact -= r.exact;
   }
-  // Adds the lanes that hold real columns, each of which ran ops_per_lane
-  // operations, into `counts`.
-  void drain(EventCounts& counts, std::size_t valid_lanes, std::uint64_t ops_per_lane) const {
-    for (std::size_t l = 0; l < valid_lanes; ++l) {
-      counts.ops += ops_per_lane;
-      counts.overflow += static_cast<std::uint64_t>(overflow[l]);
-      counts.underflow += static_cast<std::uint64_t>(underflow[l]);
-      counts.swamp += static_cast<std::uint64_t>(swamp[l]);
-      counts.inexact += ops_per_lane - static_cast<std::uint64_t>(exact[l]);
+  // Adds the panel's `valid_cols` real columns, each of which ran
+  // ops_per_col operations, into `counts`.
+  void drain(EventCounts& counts, std::size_t valid_cols, std::uint64_t ops_per_col) const {
+    std::uint64_t ov = 0, un = 0, sw = 0, ex = 0;
+    for (int l = 0; l < 4; ++l) {
+      ov += static_cast<std::uint64_t>(overflow[l]);
+      un += static_cast<std::uint64_t>(underflow[l]);
+      sw += static_cast<std::uint64_t>(swamp[l]);
+      ex += static_cast<std::uint64_t>(exact[l]);
     }
+    const std::uint64_t ops = valid_cols * ops_per_col;
+    const std::uint64_t padding_ops = (kPanel - valid_cols) * ops_per_col;  // all exact
+    counts.ops += ops;
+    counts.overflow += ov;
+    counts.underflow += un;
+    counts.swamp += sw;
+    counts.inexact += ops - (ex - padding_ops);
   }
 };
 
@@ -199,7 +254,7 @@ struct PanelJob {
   std::size_t k, chunk;
   const FastPlan* rounders;
   double* out;  // kPanel results
-  LaneTally* tallies;  // [3][kVectors]: product, accumulate, merge per vector
+  LaneTally* tallies;  // [3]: product, accumulate, merge
 };
 
 // Merging happens once per chunk, so its mode is dispatched at run time.
@@ -213,14 +268,18 @@ void merge_lanes(const fast::Rounder& r, L4::D& running, L4::D chunk_sum, LaneTa
   });
 }
 
-template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+// AccFtz and ProdFtz fix flush-to-zero at compile time where select_kernel
+// instantiates them (Ftz::runtime reads the rounder).
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
 ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
   const fast::Rounder acc_r = job.rounders->accumulate;
   const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
   // Tallies live in locals (registers) for the whole panel; written back once.
-  LaneTally product_tally[kVectors], acc_tally[kVectors], merge_tally[kVectors];
+  LaneTally product_tally, acc_tally, merge_tally;
   L4::D running[kVectors] = {};
-  const bool chunked = job.chunk < job.k;
+  // A chunked order merges even a single chunk (k <= chunk) into the merge
+  // format, as the general path does.
+  const bool chunked = job.rounders->merge.has_value();
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk) {
     const std::size_t c1 = std::min(job.k, c0 + job.chunk);
     L4::D acc[kVectors] = {};
@@ -232,15 +291,15 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
         std::memcpy(&b, brow + 4 * v, sizeof b);
         L4::D p = a * b;  // exact: the plan checked the product's span
         if constexpr (kHasProduct) {
-          const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4>(prod_r, p);
+          const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
           p = pr.value;
-          product_tally[v].add(pr);
+          product_tally.add(pr);
         }
         L4::I swamp;
-        const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4>(acc_r, acc[v], p, &swamp);
+        const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc[v], p, &swamp);
         acc[v] = s.value;
-        acc_tally[v].add(s);
-        acc_tally[v].swamp -= swamp;
+        acc_tally.add(s);
+        acc_tally.swamp -= swamp;
       }
     }
     if (chunked && job.rounders->merge->mode == AccMode) {
@@ -250,42 +309,53 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
         L4::I swamp;
         const fast::Rounded<4> m = fast::accumulate_lanes<AccMode, 4>(*job.rounders->merge, running[v], acc[v], &swamp);
         running[v] = m.value;
-        merge_tally[v].add(m);
-        merge_tally[v].swamp -= swamp;
+        merge_tally.add(m);
+        merge_tally.swamp -= swamp;
       }
     } else if (chunked) {
-      for (int v = 0; v < kVectors; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally[v]);
+      for (int v = 0; v < kVectors; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally);
     } else {
       for (int v = 0; v < kVectors; ++v) running[v] = acc[v];
     }
   }
   std::memcpy(job.out, running, sizeof running);
-  for (int v = 0; v < kVectors; ++v) {
-    job.tallies[v] = product_tally[v];
-    job.tallies[kVectors + v] = acc_tally[v];
-    job.tallies[2 * kVectors + v] = merge_tally[v];
-  }
+  job.tallies[0] = product_tally;
+  job.tallies[1] = acc_tally;
+  job.tallies[2] = merge_tally;
 }
 
 using PanelFn = void (*)(const PanelJob&);
 
-template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
 __attribute__((target("avx2"))) void panel_avx2(const PanelJob& job) {
-  panel_kernel<AccMode, ProdMode, kHasProduct>(job);
+  panel_kernel<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct>(job);
 }
-template <Rounding AccMode, Rounding ProdMode, bool kHasProduct>
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
 void panel_baseline(const PanelJob& job) {
-  panel_kernel<AccMode, ProdMode, kHasProduct>(job);
+  panel_kernel<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct>(job);
 }
 
 // The kernel for these modes, compiled for the best ISA this CPU has (the
-// default build targets any x86-64).
+// default build targets any x86-64). Flush-to-zero is a compile-time
+// constant when the product rounds like the accumulator (or is exact), which
+// covers the configurations in use; mixed ones read it at run time.
 PanelFn select_kernel(const FastPlan& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
+  using fast::Ftz;
   return fast::dispatch_mode(r.accumulate.mode, [&]<Rounding A>() -> PanelFn {
-    if (!r.product) return avx2 ? &panel_avx2<A, A, false> : &panel_baseline<A, A, false>;
+    if (!r.product) {
+      return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz F>() -> PanelFn {
+        return avx2 ? &panel_avx2<A, F, A, Ftz::runtime, false> : &panel_baseline<A, F, A, Ftz::runtime, false>;
+      });
+    }
+    if (r.product->mode == A && r.product->ftz == r.accumulate.ftz) {
+      return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz F>() -> PanelFn {
+        return avx2 ? &panel_avx2<A, F, A, F, true> : &panel_baseline<A, F, A, F, true>;
+      });
+    }
     return fast::dispatch_mode(r.product->mode, [&]<Rounding P>() -> PanelFn {
-      return avx2 ? &panel_avx2<A, P, true> : &panel_baseline<A, P, true>;
+      return avx2 ? &panel_avx2<A, Ftz::runtime, P, Ftz::runtime, true>
+                  : &panel_baseline<A, Ftz::runtime, P, Ftz::runtime, true>;
     });
   });
 }
@@ -317,24 +387,22 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
     }
     const PanelFn kernel = select_kernel(*rounders);
+    const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));
     std::vector<ElementCounts> task_counts(m * panels);
     parallel_for(m * panels, config.threads, [&](std::size_t task) {
       const std::size_t i = task / panels, p = task % panels;
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
       double out[kPanel];
-      LaneTally tallies[3 * kVectors];
+      LaneTally tallies[3];
       kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, out, tallies});
       ElementCounts& counts = task_counts[task];
-      for (int v = 0; v < kVectors; ++v) {
-        const std::size_t valid = std::min<std::size_t>(4, cols > 4u * v ? cols - 4u * v : 0);
-        if (config.product) tallies[v].drain(counts.product, valid, k);
-        tallies[kVectors + v].drain(counts.accumulate, valid, k);
-        if (!config.order.sequential()) tallies[2 * kVectors + v].drain(counts.merge, valid, chunks);
-      }
+      if (config.product) tallies[0].drain(counts.product, cols, k);
+      tallies[1].drain(counts.accumulate, cols, k);
+      if (!config.order.sequential()) tallies[2].drain(counts.merge, cols, chunks);
       for (std::size_t j = 0; j < cols; ++j) {
         const std::size_t col = p * kPanel + j;
         result.c(i, col) = out[j];
-        result.c_bits[i * n + col] = num::quantize(out[j], result.c_format).bits;  // exact: out[j] is on the grid
+        result.c_bits[i * n + col] = encode(out[j]);  // out[j] is on the grid
       }
     });
     for (const ElementCounts& c : task_counts) {

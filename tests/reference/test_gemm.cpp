@@ -103,6 +103,9 @@ std::vector<GemmCase> fast_cases() {
       {"e4m3", "fp16,sat", "", "chunked:32", "pow2", 4, 64, 20},
       {"e4m3", "M2E3,bias=1", "", "sequential", "tensor", 5, 30, 17},
       {"e4m3", "M7E4,bias=-2,ftz", "", "sequential", "tensor", 5, 30, 17},
+      // A single chunk (k <= chunk) is still merged into the merge format.
+      {"e4m3", paper_acc, paper_prod, "chunked:16", "pow2", 7, 16, 21},
+      {"e4m3", "M7E4,bias=10", "", "chunked:32:M4E4,bias=8", "pow2", 6, 20, 19},
   };
   // Every rounding mode of the accumulator and of the product.
   for (const char* mode : {"rne", "rna", "rtz", "rd", "ru"}) {
@@ -223,6 +226,61 @@ TEST(Quantize, Pow2PlacesLargestInTopBinade) {
   // |−5.5| is in [4, 8); e4m3's top binade is [256, 512): scale 2^6.
   EXPECT_EQ(q.scale[0], 64.0);
   EXPECT_EQ(q.values[1], -352.0);  // 5.5 * 64 = 352 = 1.375 * 256, representable
+}
+
+// quantize_operand rounds most elements in double lanes (fast::Rounder::
+// make_any); every element must match rounding the exact x * scale with
+// round_pack, events included. Values: short significands (ties and exact
+// cases), long ones, zeros of both signs, subnormal and huge doubles, over
+// ranges wide enough to overflow and flush every format.
+TEST(Quantize, MatchesRoundPackElementwise) {
+  std::mt19937_64 rng(test_seed() + 9);
+  Matrix m(24, 40);
+  for (double& x : m.data) {
+    const auto pick = rng() % 64;
+    if (pick == 0) {
+      x = (rng() & 1) ? -0.0 : 0.0;
+    } else if (pick == 1) {
+      x = std::ldexp(static_cast<double>(rng() % 1000 + 1), -1070);  // a subnormal double
+    } else if (pick == 2) {
+      x = std::ldexp(static_cast<double>(rng() % 1000 + 1), 1000);
+    } else {
+      const int bits = 1 + static_cast<int>(rng() % (pick < 32 ? 12 : 53));
+      const auto sig = static_cast<double>((rng() >> (64 - bits)) | 1);
+      x = std::ldexp(sig, static_cast<int>(rng() % 90) - 45 - bits);
+      if (rng() & 1) x = -x;
+    }
+  }
+  Matrix narrow = m;  // |x| <= 2^8 or so: pow2 and tensor scales stay sane
+  for (double& x : narrow.data) {
+    if (std::fabs(x) > 0x1p8 || (x != 0 && std::fabs(x) < 0x1p-60)) x = std::ldexp(x, -std::ilogb(x));
+  }
+  for (const char* fmt : {"e4m3", "e3m4", "e5m2", "M3E4,ftz", "M4E3,round=rtz", "M4E3,round=ru", "M4E3,round=rd,ftz",
+                          "M2E5,round=rna", "M7E4,bias=10", "M7E4,bias=10,round=rtz,ftz", "fp16,round=rtz",
+                          "fp16,sat", "bf16,round=rtz", "M10E5,round=rd", "int8"}) {
+    const num::Format f = num::parse_format(fmt);
+    for (const Scaling scaling : {Scaling::none, Scaling::pow2, Scaling::tensor, Scaling::channel}) {
+      for (const Matrix* src : {&m, &narrow}) {
+        SCOPED_TRACE(std::string(fmt) + " scale=" + std::string(to_string(scaling)));
+        const QuantizedOperand q = quantize_operand(*src, f, scaling, ScaleAxis::rows, 3);
+        num::EventCounts want;
+        for (std::size_t r = 0; r < src->rows; ++r) {
+          for (std::size_t c = 0; c < src->cols; ++c) {
+            const std::size_t idx = r * src->cols + c;
+            const num::Result res = num::quantize(
+                num::exact_product(num::exact_from_double(src->data[idx]), num::exact_from_double(q.scale_at(r, c))),
+                f, (std::uint64_t{3} << 48) ^ idx);
+            ASSERT_EQ(q.bits[idx], res.bits) << "element " << idx << " x=" << std::hexfloat << src->data[idx];
+            const double v = num::to_double(res.bits, f);
+            ASSERT_EQ(std::bit_cast<std::uint64_t>(q.values[idx]), std::bit_cast<std::uint64_t>(v))
+                << "element " << idx;
+            want.record(res.events);
+          }
+        }
+        expect_same_counts(q.events, want, "quantize");
+      }
+    }
+  }
 }
 
 TEST(Quantize, TensorAndChannelMapAbsmaxToFormatMax) {
