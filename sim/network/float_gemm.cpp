@@ -1,45 +1,94 @@
 #include "sim/network/float_gemm.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 namespace accsim::net {
 namespace {
 
-// i-k-j order with four rows of C at a time: each row of B, loaded once,
-// updates four rows of C, which stay in cache, and the inner loop over j has
-// independent lanes. Every C element still sums its k terms in order. The
-// project builds with -ffp-contract=off, so a * b + c is never fused, in any
-// clone.
+// Register tiles: kRows rows by Vecs vectors of C stay in registers for the
+// whole k loop, so each step loads one row segment of B and kRows values of
+// A and does kRows * Vecs independent vector multiply-adds; nothing goes
+// back to memory until the tile is done. Every C element still starts at +0
+// and becomes c + a * b for k = 0, 1, ..., K-1 in order, each operation
+// rounded (the project builds with -ffp-contract=off, so a * b + c is never
+// fused, in any clone). Lanes are distinct output columns.
+// The helpers are always inlined, so that each target clone below compiles
+// them for its own ISA.
+constexpr std::size_t kRows = 4;
+#define ACCSIM_GEMM_INLINE inline __attribute__((always_inline))
+
+template <class Acc>
+struct Vec {
+  static constexpr std::size_t kLanes = 32 / sizeof(Acc);
+  typedef Acc V __attribute__((vector_size(32)));
+};
+
 template <class In, class Acc>
-inline void gemm_rows(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
-  std::fill(c, c + m * n, Acc{0});
+ACCSIM_GEMM_INLINE typename Vec<Acc>::V load(const In* p) {
+  using V = typename Vec<Acc>::V;
+  constexpr std::size_t L = Vec<Acc>::kLanes;
+  if constexpr (std::is_same_v<In, Acc>) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  } else {
+    typedef In VI __attribute__((vector_size(L * sizeof(In))));
+    VI v;
+    std::memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, V);
+  }
+}
+
+// C[i0 .. i0+R) x [j0 .. j0 + Vecs * L).
+template <std::size_t R, std::size_t Vecs, class In, class Acc>
+ACCSIM_GEMM_INLINE void tile(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t j0, std::size_t k, std::size_t n) {
+  using V = typename Vec<Acc>::V;
+  constexpr std::size_t L = Vec<Acc>::kLanes;
+  V acc[R][Vecs];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < Vecs; ++v) acc[r][v] = V{};
+  const In* arow = a + i0 * k;
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    V bv[Vecs];
+    for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<In, Acc>(b + kk * n + j0 + v * L);
+    for (std::size_t r = 0; r < R; ++r) {
+      const V ar = V{} + static_cast<Acc>(arow[r * k + kk]);
+      for (std::size_t v = 0; v < Vecs; ++v) acc[r][v] = acc[r][v] + ar * bv[v];
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < Vecs; ++v) std::memcpy(c + (i0 + r) * n + j0 + v * L, &acc[r][v], sizeof(V));
+}
+
+// Columns [j0, n), fewer than one vector, one element at a time.
+template <class In, class Acc>
+ACCSIM_GEMM_INLINE void tail_columns(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t i1, std::size_t j0,
+                         std::size_t k, std::size_t n) {
+  for (std::size_t i = i0; i < i1; ++i) {
+    for (std::size_t j = j0; j < n; ++j) {
+      Acc sum{0};
+      for (std::size_t kk = 0; kk < k; ++kk) sum = sum + static_cast<Acc>(a[i * k + kk]) * static_cast<Acc>(b[kk * n + j]);
+      c[i * n + j] = sum;
+    }
+  }
+}
+
+template <std::size_t R, class In, class Acc>
+ACCSIM_GEMM_INLINE void row_block(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t k, std::size_t n) {
+  constexpr std::size_t L = Vec<Acc>::kLanes;
+  std::size_t j = 0;
+  for (; j + 3 * L <= n; j += 3 * L) tile<R, 3>(a, b, c, i0, j, k, n);
+  for (; j + L <= n; j += L) tile<R, 1>(a, b, c, i0, j, k, n);
+  tail_columns(a, b, c, i0, i0 + R, j, k, n);
+}
+
+template <class In, class Acc>
+ACCSIM_GEMM_INLINE void gemm_rows(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
   std::size_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    Acc* __restrict c0 = c + i * n;
-    Acc* __restrict c1 = c0 + n;
-    Acc* __restrict c2 = c1 + n;
-    Acc* __restrict c3 = c2 + n;
-    for (std::size_t kk = 0; kk < k; ++kk) {
-      const Acc a0 = static_cast<Acc>(a[i * k + kk]), a1 = static_cast<Acc>(a[(i + 1) * k + kk]);
-      const Acc a2 = static_cast<Acc>(a[(i + 2) * k + kk]), a3 = static_cast<Acc>(a[(i + 3) * k + kk]);
-      const In* __restrict brow = b + kk * n;
-      for (std::size_t j = 0; j < n; ++j) {
-        const Acc bj = static_cast<Acc>(brow[j]);
-        c0[j] = c0[j] + a0 * bj;
-        c1[j] = c1[j] + a1 * bj;
-        c2[j] = c2[j] + a2 * bj;
-        c3[j] = c3[j] + a3 * bj;
-      }
-    }
-  }
-  for (; i < m; ++i) {
-    Acc* __restrict crow = c + i * n;
-    for (std::size_t kk = 0; kk < k; ++kk) {
-      const Acc aik = static_cast<Acc>(a[i * k + kk]);
-      const In* __restrict brow = b + kk * n;
-      for (std::size_t j = 0; j < n; ++j) crow[j] = crow[j] + aik * static_cast<Acc>(brow[j]);
-    }
-  }
+  for (; i + kRows <= m; i += kRows) row_block<kRows>(a, b, c, i, k, n);
+  for (; i < m; ++i) row_block<1>(a, b, c, i, k, n);
 }
 
 }  // namespace
