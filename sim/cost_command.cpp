@@ -143,6 +143,26 @@ void EnergyReport::add(const cost::EnergyBreakdown& e, std::uint64_t run_macs) {
   macs += run_macs;
 }
 
+void EnergyReport::add(const EnergyReport& other) {
+  node_nm = other.node_nm;
+  vdd = other.vdd;
+  if (source.empty()) source = other.source;
+  if (!unavailable.empty()) return;
+  if (!other.energy) {
+    unavailable = other.unavailable;
+    energy.reset();
+    return;
+  }
+  add(*other.energy, other.macs);
+}
+
+EnergyReport EnergyReport::per(std::size_t n) const {
+  EnergyReport r = *this;
+  if (r.energy && n > 0) *r.energy *= 1.0 / static_cast<double>(n);
+  if (n > 0) r.macs /= n;
+  return r;
+}
+
 EnergyReport cycle_energy(const ref::GemmConfig& config, const hw::CycleStats& stats, int node_nm) {
   EnergyReport r;
   r.node_nm = node_nm;

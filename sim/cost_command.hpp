@@ -51,6 +51,10 @@ struct EnergyReport {
   std::string source;       // where the PE energy comes from
   std::string unavailable;  // why `energy` is empty
   void add(const cost::EnergyBreakdown& e, std::uint64_t run_macs);
+  // Adds another run's energy; unavailable if either is.
+  void add(const EnergyReport& other);
+  // This report over `n` runs, per run.
+  [[nodiscard]] EnergyReport per(std::size_t n) const;
 };
 [[nodiscard]] EnergyReport cycle_energy(const ref::GemmConfig& config, const hw::CycleStats& stats, int node_nm);
 // Throws InputError for a node the model does not have (a flag error).

@@ -6,15 +6,20 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <memory>
 #include <new>
+#include <span>
 #include <stdexcept>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "models/hw/array_config.hpp"
+#include "models/hw/cycle_gemm.hpp"
 #include "models/numerics/format.hpp"
 #include "models/reference/order.hpp"
 #include "models/reference/parallel.hpp"
+#include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
 #include "sim/network/evaluate.hpp"
@@ -84,12 +89,86 @@ std::string macs_text(std::uint64_t macs) {
   return std::to_string(macs);
 }
 
+// Energy per inference (docs/cost.md): the first samples run again, each
+// low-bit layer's GEMM on a cycle-accurate array that sums in the layer's own
+// order, checked bit for bit against the reference path as it goes.
+struct Energy {
+  std::size_t samples = 0;
+  std::vector<EnergyReport> layers;  // per GEMM layer, summed over the samples
+  std::vector<hw::ArrayConfig> arrays;
+  std::vector<std::uint64_t> cycles;  // per layer, summed over the samples
+  std::vector<bool> costed;           // false: fp32-engine layer, not run on the array
+  EnergyReport total;
+  std::uint64_t gemms = 0;  // GEMMs run on the array (a grouped Conv: one per group)
+};
+
+// The array that produces a layer's order: chunked:C[:FMT] is a
+// weight-stationary array of C rows merging column chunks in FMT; sequential
+// is output-stationary (each PE sums all of K).
+hw::ArrayConfig array_for(const ref::AccumulationOrder& order, std::size_t cols) {
+  hw::ArrayConfig arr;
+  arr.cols = cols;
+  if (order.sequential()) {
+    arr.dataflow = hw::Dataflow::output_stationary;
+    arr.rows = cols;
+  } else {
+    arr.dataflow = hw::Dataflow::weight_stationary;
+    arr.ws_partial_sums = hw::WsPartialSums::merge;
+    arr.rows = static_cast<std::size_t>(order.chunk);
+    arr.merge_format = order.merge_format;
+  }
+  return arr;
+}
+
+Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, const RunOptions& o) {
+  const net::Network& net = trace.network;
+  const std::size_t n_layers = net.gemm_layers.size();
+  Energy e;
+  e.samples = std::min(o.energy_samples, trace.samples);
+  e.layers.resize(n_layers);
+  e.arrays.resize(n_layers);
+  e.cycles.resize(n_layers);
+  e.costed.assign(n_layers, false);
+  std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace();
+  ws->engine = [&](std::size_t layer, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
+                   const ref::GemmConfig& c) {
+    ref::GemmResult want = ref::accumulate_products(a, b, c);
+    e.costed[layer] = true;
+    e.arrays[layer] = array_for(c.order, o.array_cols);
+    EnergyReport layer_energy;
+    try {
+      hw::CycleResult r = hw::run_cycle_gemm(a, b, c, e.arrays[layer]);
+      if (r.gemm.c_bits != want.c_bits) {
+        throw std::logic_error("layer " + net.nodes[net.gemm_layers[layer]].name +
+                               ": the cycle-accurate array's result differs from the reference path's");
+      }
+      e.cycles[layer] += r.stats.cycles;
+      ++e.gemms;
+      layer_energy = cycle_energy(c, r.stats, o.node);
+    } catch (const hw::ConfigError& err) {
+      layer_energy.node_nm = o.node;
+      layer_energy.unavailable = std::string("no array computes this layer's order: ") + err.what();
+    }
+    e.layers[layer].add(layer_energy);
+    return want;
+  };
+  for (std::size_t s = 0; s < e.samples; ++s) {
+    (void)lowbit.run(std::span<const float>(trace.inputs).subspan(s * trace.sample_size, trace.sample_size), *ws);
+  }
+  for (std::size_t l = 0; l < n_layers; ++l) {
+    if (e.costed[l]) e.total.add(e.layers[l]);
+  }
+  e.total.node_nm = o.node;
+  return e;
+}
+
 struct Run {
   const RunOptions& options;
   const net::Trace& trace;
   const std::vector<net::LayerArithmetic>& layers;
   const Setup& setup;
   const net::Evaluation& eval;
+  const std::optional<Energy>& energy;
 };
 
 // Accumulator additions (chunk sums and merges) and their events.
@@ -97,6 +176,45 @@ num::EventCounts accumulator_events(const net::LayerStats& s) {
   num::EventCounts e = s.accumulate;
   e += s.merge;
   return e;
+}
+
+std::string energy_table(const Energy& en, const net::Network& net, std::size_t name_width) {
+  std::string s;
+  auto line = [&s](const std::string& text) {
+    s += text;
+    s += '\n';
+  };
+  line("");
+  line(fmt::format("  energy per inference, measured on the first {} sample{} with every low-bit layer on the "
+                   "cycle-accurate array",
+                   en.samples, en.samples == 1 ? "" : "s"));
+  line(fmt::format("  ({} GEMMs, each bit-identical to the reference path; docs/cost.md):", en.gemms));
+  s += energy_summary(en.total.per(en.samples), "per inference");
+  line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12}{:>9}{:>7}{:>7}{:>7}", "layer", name_width, "array", "cycles", "energy nJ",
+                   "pJ/MAC", "PE", "SRAM", "DRAM"));
+  for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
+    std::string name = net.nodes[net.gemm_layers[l]].name;
+    if (name.size() > name_width) name = "..." + name.substr(name.size() - name_width + 3);
+    if (!en.costed[l]) {
+      line(fmt::format("  {:<{}}  {:>9}   (fp32 engine: not on the array)", name, name_width, "-"));
+      continue;
+    }
+    const EnergyReport per = en.layers[l].per(en.samples);
+    const hw::ArrayConfig& a = en.arrays[l];
+    const std::string array = fmt::format("{}x{} {}", a.rows, a.cols,
+                                          a.dataflow == hw::Dataflow::weight_stationary ? "WS" : "OS");
+    if (!per.energy) {
+      line(fmt::format("  {:<{}}  {:>9}   unavailable: {}", name, name_width, array, per.unavailable));
+      continue;
+    }
+    const cost::EnergyBreakdown& b = *per.energy;
+    const double t = b.total();
+    auto pct = [t](double x) { return t > 0 ? fmt::format("{:.0f}%", 100 * x / t) : std::string("-"); };
+    line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12.2f}{:>9.3f}{:>7}{:>7}{:>7}", name, name_width, array,
+                     en.cycles[l] / en.samples, t * 1e-3, per.macs ? t / static_cast<double>(per.macs) : 0.0,
+                     pct(b.pe()), pct(b.input_sram + b.weight_sram + b.output_sram), pct(b.dram)));
+  }
+  return s;
 }
 
 std::string table(const Run& r) {
@@ -168,6 +286,7 @@ std::string table(const Run& r) {
                      rate(acc.overflow, acc.ops), rate(acc.underflow, acc.ops), rate(acc.swamp, acc.ops),
                      rate(st.product.underflow, st.product.ops), fp32 ? "  (fp32)" : ""));
   }
+  if (r.energy) s += energy_table(*r.energy, net, name_width);
   return s;
 }
 
@@ -281,6 +400,33 @@ ordered_json report(const Run& r) {
     layers.push_back(layer);
   }
   j["layers"] = layers;
+  if (r.energy) {
+    const Energy& en = *r.energy;
+    ordered_json energy;
+    energy["samples"] = en.samples;
+    energy["node_nm"] = r.options.node;
+    energy["array_cols"] = r.options.array_cols;
+    energy["gemms_on_array"] = en.gemms;
+    energy["per_inference"] = energy_json(en.total.per(en.samples));
+    ordered_json per_layer = ordered_json::array();
+    for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
+      ordered_json layer;
+      layer["name"] = net.nodes[net.gemm_layers[l]].name;
+      if (en.costed[l]) {
+        const hw::ArrayConfig& a = en.arrays[l];
+        layer["array"] = {{"rows", a.rows},
+                          {"cols", a.cols},
+                          {"dataflow", a.dataflow == hw::Dataflow::weight_stationary ? "ws" : "os"}};
+        layer["cycles_per_inference"] = en.cycles[l] / en.samples;
+        layer["per_inference"] = energy_json(en.layers[l].per(en.samples));
+      } else {
+        layer["array"] = nullptr;  // fp32 engine
+      }
+      per_layer.push_back(layer);
+    }
+    energy["layers"] = per_layer;
+    j["energy"] = energy;
+  }
   if (r.options.timing) {
     const double lowbit_macs = static_cast<double>(net.macs_per_sample()) * static_cast<double>(e.samples);
     j["timing"] = {{"threads", e.threads},
@@ -304,6 +450,12 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
   // Flags first: they are cheap to check and say more than a failed load.
   const Setup setup = parse_flags(o);
   if (!o.report_path.empty()) check_writable_target(o.report_path);
+  if (o.energy_samples > 0) {
+    check_node(o.node);
+    if (o.array_cols < 1 || o.array_cols > hw::kMaxArrayDim) {
+      throw InputError("--array-cols", fmt::format("must be 1..{} (got {})", hw::kMaxArrayDim, o.array_cols));
+    }
+  }
 
   const std::filesystem::path dir = o.trace_dir.empty() ? net::default_trace_dir() : std::filesystem::path(o.trace_dir);
   const net::Trace trace = net::load_trace(dir, o.samples);
@@ -322,8 +474,10 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
   if (progress) eval_options.progress = show_progress;
   const net::Evaluation eval = net::evaluate(trace, fp32, lowbit, eval_options);
   if (progress) std::cerr << "\r\033[K" << std::flush;
+  std::optional<Energy> energy;
+  if (o.energy_samples > 0) energy = measure_energy(trace, lowbit, o);
 
-  const Run run{o, trace, layers, setup, eval};
+  const Run run{o, trace, layers, setup, eval, energy};
   std::optional<StagedFile> report_file;
   if (!o.report_path.empty()) report_file.emplace(o.report_path, report(run).dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
   if (report_file) report_file->commit();
@@ -367,6 +521,14 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
                   "per-layer override NAME:key=value (NAME: node name, first, last or *; keys: engine, mul, prod, "
                   "acc, order, scale); repeatable, applied after --layer-config")
       ->type_name("NAME:KEY=VALUE");
+  cmd->add_option("--energy-samples", o.energy_samples,
+                  "energy per inference: run the first N samples again on the cycle-accurate array (0: no energy)")
+      ->capture_default_str();
+  cmd->add_option("--array-cols", o.array_cols,
+                  "columns of that array; its rows are each layer's chunk size (WS), or equal the columns for a "
+                  "sequential layer (OS)")
+      ->capture_default_str();
+  cmd->add_option("--node", o.node, "technology node of the energy, nm: 180, 45 or 7")->capture_default_str();
   cmd->add_option("--report", o.report_path, "write a JSON report")->type_name("report.json");
   cmd->add_flag("--timing", o.timing, "add timings to the report (it then differs run to run)");
   return cmd;

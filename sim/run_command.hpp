@@ -43,6 +43,11 @@ struct RunOptions {
   std::string layer_config;                  // YAML file of per-layer overrides
   std::vector<std::string> layer_overrides;  // "NAME:key=value"
   std::string report_path;                   // empty: no JSON report
+  // Energy per inference: the first N samples run again, every low-bit
+  // layer's GEMM on the cycle-accurate array (docs/cost.md); 0: no energy.
+  std::size_t energy_samples = 1;
+  std::size_t array_cols = 16;  // the array's columns (its rows follow each layer's chunk size)
+  int node = 45;                // technology node of the energy, nm
   bool timing = false;  // add timings to the report (it then differs run to run)
 };
 

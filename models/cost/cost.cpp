@@ -45,6 +45,11 @@ EnergyBreakdown& EnergyBreakdown::operator+=(const EnergyBreakdown& o) {
   return *this;
 }
 
+EnergyBreakdown& EnergyBreakdown::operator*=(double f) {
+  for (double* x : {&datapath, &registers, &clock, &leakage, &input_sram, &weight_sram, &output_sram, &dram}) *x *= f;
+  return *this;
+}
+
 namespace {
 
 constexpr double kNwNsToPj = 1e-6;  // nW x ns = 1e-18 J

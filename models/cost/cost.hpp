@@ -97,6 +97,7 @@ struct EnergyBreakdown {
   [[nodiscard]] double pe() const { return datapath + registers + clock + leakage; }
   [[nodiscard]] double total() const { return pe() + input_sram + weight_sram + output_sram + dram; }
   EnergyBreakdown& operator+=(const EnergyBreakdown& o);
+  EnergyBreakdown& operator*=(double factor);
 };
 
 class CostModel {

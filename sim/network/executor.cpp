@@ -292,6 +292,7 @@ namespace {
 // (reference engine only): A' [m x k] and B' [k x n], or, when `transposed`,
 // B'^T [n x k] and A'^T [k x m], whose product is C^T.
 struct GemmCall {
+  std::size_t layer;
   const LayerArithmetic& arith;
   std::size_t m, k, n;
   const float* a_f;
@@ -301,7 +302,8 @@ struct GemmCall {
   bool transposed = false;
 };
 
-void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, LayerStats* stats) {
+void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, LayerStats* stats,
+              const Executor::GemmEngine& engine) {
   const std::size_t m = call.m, k = call.k, n = call.n;
   if (call.arith.engine == Engine::fp32) {
     gemm_fp32_sequential(call.a_f, call.b_f, c, m, k, n);
@@ -317,7 +319,8 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   }
   ref::GemmConfig config = call.arith.config;
   config.threads = 1;  // the caller parallelizes over samples
-  const ref::GemmResult r = ref::accumulate_products(*call.qa, *call.qb, config);
+  const ref::GemmResult r =
+      engine ? engine(call.layer, *call.qa, *call.qb, config) : ref::accumulate_products(*call.qa, *call.qb, config);
   const bool t = call.transposed;
   // Element (i, j) of C: its index in r.c and the scale it carries.
   auto at = [&](std::size_t i, std::size_t j) { return t ? j * m + i : i * n + j; };
@@ -403,7 +406,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       for (std::int64_t grp = 0; grp < g.groups; ++grp) {
         ws.f_cols.resize(k * n);
         im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
-        GemmCall call{arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
+        GemmCall call{layer, arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
         if (reference) {
           // The lowered activations, rounded: [k x n], or [n x k] transposed.
           QuantizedOperand& qc = ws.q_cols;
@@ -429,7 +432,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           call.qb = t ? &weights : &qc;
           call.transposed = t;
         }
-        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st);
+        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st, ws.engine);
       }
       if (node.inputs.size() > 2) {
         const float* bias = ws.inputs[2];
@@ -441,7 +444,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
     } else {  // Gemm, MatMul
       const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
       const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
-      GemmCall call{arith, m, k, n, a, b};
+      GemmCall call{layer, arith, m, k, n, a, b};
       QuantizedOperand qa, qb;
       if (reference) {
         if (prep.a) {
@@ -459,7 +462,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           call.qb = &qb;
         }
       }
-      run_gemm(call, out.data(), ws.d_c, st);
+      run_gemm(call, out.data(), ws.d_c, st, ws.engine);
       if (node.op == Op::Gemm) {
         const GemmAttrs& ga = std::get<GemmAttrs>(node.attrs);
         if (ga.alpha != 1.0f) {

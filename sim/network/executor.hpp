@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -109,8 +110,16 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  // Computes a reference-engine layer's GEMM in place of
+  // ref::accumulate_products (same operands, same result): for example the
+  // cycle-accurate array, to measure what the layer costs. `layer` is the
+  // GEMM layer's index; a grouped Conv calls it once per group.
+  using GemmEngine = std::function<ref::GemmResult(std::size_t layer, const ref::QuantizedOperand& a,
+                                                   const ref::QuantizedOperand& b, const ref::GemmConfig& config)>;
+
   // Per-thread buffers, reused from sample to sample; only run() touches them.
   struct Workspace {
+    GemmEngine engine;  // empty: ref::accumulate_products
     std::vector<std::vector<float>> values;  // computed values by id (constants are not copied)
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;

@@ -176,5 +176,42 @@ TEST(RunCli, DefaultBiasesEqualThePapersUpToAPowerOfTwo) {
   }
 }
 
+// Energy per inference: every low-bit layer of the CNN runs on the
+// cycle-accurate array (bit-identical, or the run fails), and the report's
+// per-layer energies add up to the per-inference total.
+TEST(RunCli, EnergyPerInferenceAddsUpOverLayers) {
+  TempDir dir;
+  const auto r = run_accsim({"run", "--trace", kTraces + "/fmnist_cnn", "--samples", "6", "--energy-samples", "2",
+                             "--node", "7", "--array-cols", "8", "--report", "r.json"},
+                            dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_HAS(r.out, "energy per inference");
+  const json e = json::parse(read_bytes(dir / "r.json"))["energy"];
+  EXPECT_EQ(e["samples"], 2);
+  EXPECT_EQ(e["node_nm"], 7);
+  const json& total = e["per_inference"];
+  ASSERT_TRUE(total.contains("total_pj")) << total.dump();
+  double sum = 0;
+  for (const json& layer : e["layers"]) {
+    ASSERT_TRUE(layer["per_inference"].contains("total_pj")) << layer.dump();
+    EXPECT_EQ(layer["array"]["cols"], 8);
+    EXPECT_EQ(layer["array"]["rows"], 16);  // chunked:16: a 16-row weight-stationary column
+    sum += layer["per_inference"]["total_pj"].get<double>();
+  }
+  EXPECT_NEAR(sum, total["total_pj"].get<double>(), 1e-5 * e["layers"].size());
+  EXPECT_GT(total["pe_pj"]["datapath"].get<double>(), 0);
+
+  const auto none = run_accsim({"run", "--trace", kTraces + "/fmnist_cnn", "--samples", "2", "--energy-samples", "0",
+                                "--report", "n.json"},
+                               dir.path());
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_FALSE(json::parse(read_bytes(dir / "n.json")).contains("energy"));
+}
+
+TEST(RunCli, BadEnergyFlagsAreOneLineErrors) {
+  expect_user_error({"--node", "28"}, "--node: 28 nm");
+  expect_user_error({"--array-cols", "0"}, "--array-cols: must be 1..1024");
+}
+
 }  // namespace
 }  // namespace accsim::net
