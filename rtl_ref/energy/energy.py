@@ -44,6 +44,9 @@ import synth  # noqa: E402
 
 CELLS_V = "/usr/share/qflow/tech/osu018/osu018_stdcells.v"
 OUT = os.path.join(RTL_REF, "area", "energy.csv")
+UNIT_OUT = os.path.join(RTL_REF, "area", "unit_energy.csv")
+K_TERMS = 144  # conv2's dot-product length, 16 x 3 x 3
+ARGS = None
 VDD = 1.8  # V, the Liberty's nominal voltage
 SLEW_NS = 0.1  # input transition at which internal energies are read
 
@@ -390,45 +393,28 @@ def simulate(workdir, netlist_file, tb_file, timed):
     return counts, outputs
 
 
-def run_config(name, lib, fmts, args):
-    unit, operand, product, accumulator = CONFIGS[name]
-    top, params, key = synth.elaborate(fmts, unit, operand, product, accumulator)
-    a_f, acc_f = fmts.get(operand), fmts.get(accumulator)
-    is_int = a_f["kind"] == "int"
-    a_w = a_f["BITS"] if is_int else 1 + a_f["EXP_W"] + a_f["MAN_W"]
-    acc_w = acc_f["BITS"] if is_int else 1 + acc_f["EXP_W"] + acc_f["MAN_W"]
-    k_terms = 144
-    n_dots = max(1, args.macs // k_terms)
-    w, x = operands(fmts, operand, n_dots)
-    stim = []
-    for d in range(n_dots):
-        for k in range(k_terms):
-            stim.append((1 if k == 0 else 0, 1, int(w[d, k]), int(x[d, k])))
-    macs = len(stim)
+def simulate_netlist(name, lib, text, top, inputs, stim_words, tb, cycles, period_ns):
+    """Simulates a mapped netlist timed and zero-delay on a stimulus; returns
+    the energies (pJ over the run) and activity of its cells."""
+    cells = parse_netlist(text, lib)
+    instr, nets, _ = instrument(text, top, cells, inputs)
     with tempfile.TemporaryDirectory() as tmp:
-        net_file = os.path.join(tmp, "netlist.v")
-        area = synth.synthesize(args.yosys, top, params, netlist=net_file)
-        text = open(net_file).read()
-        cells = parse_netlist(text, lib)
-        inputs = ["a[%d]" % i for i in range(a_w)] + ["b[%d]" % i for i in range(a_w)] + ["in_clear", "in_valid"]
-        instr, nets, _ = instrument(text, top, cells, inputs)
         inst_file = os.path.join(tmp, "netlist_counted.v")
         open(inst_file, "w").write(instr)
         with open(os.path.join(tmp, "stim.hex"), "w") as f:
-            for clear, valid, a, b in stim:
-                f.write("%x\n" % ((clear << (2 * a_w + 1)) | (valid << (2 * a_w)) | (a << a_w) | b))
+            f.writelines("%x\n" % w for w in stim_words)
         tb_file = os.path.join(tmp, "tb.v")
         # Yosys names the parameterized top after its parameters; find it.
         mod = re.search(r"^module\s+(\S+)\s*\(", text, re.M).group(1)
-        open(tb_file, "w").write(testbench(mod, is_int, a_w, acc_w, macs, args.period_ns))
+        open(tb_file, "w").write(tb(mod))
         t0 = time.time()
         _, zero_out = simulate(tmp, inst_file, tb_file, timed=False)
         counts, timed_out = simulate(tmp, inst_file, tb_file, timed=True)
-        timed_counts = [c[0] for c in counts]
-        settled_counts = [c[1] for c in counts]
         sim_s = time.time() - t0
     if zero_out != timed_out:
         sys.exit("%s: outputs with delays differ from zero-delay ones; raise --period-ns" % name)
+    timed_counts = [c[0] for c in counts]
+    settled_counts = [c[1] for c in counts]
     index = {n: k for k, n in enumerate(nets)}
     # Load of each net: input pin capacitances of its fanout.
     load = {n: 0.0 for n in nets}
@@ -436,59 +422,202 @@ def run_config(name, lib, fmts, args):
         for p, n in pins.items():
             if p in lib.cells[ctype]["inputs"] and is_net(n):
                 load[n] += lib.cells[ctype]["inputs"][p]["cap"]
-    e_comb = e_flop = e_clock = 0.0
-    leak_nw = 0.0
-    flops = 0
-    cycles = macs + 4 + 1
+    e = {"comb": 0.0, "flop": 0.0, "clock": 0.0, "leak_nw": 0.0, "flops": 0, "sim_s": sim_s}
     for ctype, _, pins in cells:
         c = lib.cells[ctype]
-        leak_nw += c["leakage_nw"]
+        e["leak_nw"] += c["leakage_nw"]
         is_flop = ctype.startswith("DFF")
+        kind = "flop" if is_flop else "comb"
         for p, n in pins.items():
             if not is_net(n):
                 continue
             t = timed_counts[index[n]]
             if p in c["outputs"]:
-                e = t * lib.output_energy_pj(ctype, p, load[n])
-                if is_flop:
-                    e_flop += e
-                else:
-                    e_comb += e
+                e[kind] += t * lib.output_energy_pj(ctype, p, load[n])
             elif p in c["inputs"]:
                 if is_flop and p == "CLK":
                     continue
-                e = t * lib.input_energy_pj(ctype, p)
-                if is_flop:
-                    e_flop += e
-                else:
-                    e_comb += e
+                e[kind] += t * lib.input_energy_pj(ctype, p)
         if is_flop:
-            flops += 1
+            e["flops"] += 1
             clk_cap = c["inputs"]["CLK"]["cap"]
-            e_clock += cycles * (2 * lib.input_energy_pj(ctype, "CLK") + clk_cap * VDD * VDD)
-    e_leak = leak_nw * cycles * args.period_ns * 1e-6  # nW * ns = 1e-18 J = 1e-6 pJ
-    total = e_comb + e_flop + e_clock + e_leak
+            e["clock"] += cycles * (2 * lib.input_energy_pj(ctype, "CLK") + clk_cap * VDD * VDD)
+    e["leak"] = e["leak_nw"] * cycles * period_ns * 1e-6  # nW * ns = 1e-18 J = 1e-6 pJ
     comb_nets = [index[pins[p]] for ctype, _, pins in cells for p in lib.cells[ctype]["outputs"]
                  if not ctype.startswith("DFF") and is_net(pins.get(p, ""))]
-    glitch = sum(timed_counts[k] for k in comb_nets) / max(1, sum(settled_counts[k] for k in comb_nets))
-    toggles = sum(timed_counts[k] for k in comb_nets) / macs
+    e["comb_toggles"] = sum(timed_counts[k] for k in comb_nets)
+    e["glitch"] = e["comb_toggles"] / max(1, sum(settled_counts[k] for k in comb_nets))
     # Register bit flips (flip-flop outputs): the activity the cycle model
     # counts, so models/cost can scale this stream's energies to a workload's.
     flop_nets = [index[pins[p]] for ctype, _, pins in cells if ctype.startswith("DFF")
                  for p in lib.cells[ctype]["outputs"] if is_net(pins.get(p, ""))]
-    reg_toggles = sum(settled_counts[k] for k in flop_nets) / macs
+    e["reg_toggles"] = sum(settled_counts[k] for k in flop_nets)
+    return e
+
+
+def pe_stream(fmts, operand):
+    """(clear, a, b) per MAC: fmnist_cnn conv2 dot products, a clear at each start."""
+    n_dots = max(1, ARGS.macs // K_TERMS)
+    w, x = operands(fmts, operand, n_dots)
+    return [(1 if k == 0 else 0, int(w[d, k]), int(x[d, k])) for d in range(n_dots) for k in range(K_TERMS)]
+
+
+def run_config(name, lib, fmts, args):
+    unit, operand, product, accumulator = CONFIGS[name]
+    top, params, key = synth.elaborate(fmts, unit, operand, product, accumulator)
+    a_f, acc_f = fmts.get(operand), fmts.get(accumulator)
+    is_int = a_f["kind"] == "int"
+    a_w = a_f["BITS"] if is_int else 1 + a_f["EXP_W"] + a_f["MAN_W"]
+    acc_w = acc_f["BITS"] if is_int else 1 + acc_f["EXP_W"] + acc_f["MAN_W"]
+    stim = pe_stream(fmts, operand)
+    macs = len(stim)
+    words = [(clear << (2 * a_w + 1)) | (1 << (2 * a_w)) | (a << a_w) | b for clear, a, b in stim]
+    with tempfile.TemporaryDirectory() as tmp:
+        net_file = os.path.join(tmp, "netlist.v")
+        area = synth.synthesize(args.yosys, top, params, netlist=net_file)
+        text = open(net_file).read()
+    inputs = ["a[%d]" % i for i in range(a_w)] + ["b[%d]" % i for i in range(a_w)] + ["in_clear", "in_valid"]
+    cycles = macs + 4 + 1
+    e = simulate_netlist(name, lib, text, top, inputs, words,
+                         lambda mod: testbench(mod, is_int, a_w, acc_w, macs, args.period_ns), cycles, args.period_ns)
+    total = e["comb"] + e["flop"] + e["clock"] + e["leak"]
     row = {"name": name, "unit": key[0], "operand": key[1], "product": key[2], "accumulator": key[3],
-           "macs": macs, "cells": area["cells"], "flops": flops, "area_um2": area["area_um2"],
-           "pj_per_mac": "%.3f" % (total / macs), "comb_pj_per_mac": "%.3f" % (e_comb / macs),
-           "flop_pj_per_mac": "%.3f" % (e_flop / macs), "clock_pj_per_mac": "%.3f" % (e_clock / macs),
-           "leakage_pj_per_mac": "%.5f" % (e_leak / macs), "glitch_factor": "%.2f" % glitch, "comb_toggles_per_mac": "%.0f" % toggles,
-           "reg_toggles_per_mac": "%.3f" % reg_toggles,
-           "clock_pj_per_flop_cycle": "%.5f" % (e_clock / max(1, flops * cycles)),
-           "leakage_nw": "%.1f" % leak_nw, "period_ns": args.period_ns}
-    print("%-16s %5d cells  %.3f pJ/MAC (comb %.3f, flops %.3f, clock %.3f, leak %.5f; %.0f comb toggles/MAC, glitch x%.2f) [%.0f s sim]" % (
-        name, area["cells"], total / macs, e_comb / macs, e_flop / macs, e_clock / macs, e_leak / macs, toggles, glitch,
-        sim_s), flush=True)
+           "macs": macs, "cells": area["cells"], "flops": e["flops"], "area_um2": area["area_um2"],
+           "pj_per_mac": "%.3f" % (total / macs), "comb_pj_per_mac": "%.3f" % (e["comb"] / macs),
+           "flop_pj_per_mac": "%.3f" % (e["flop"] / macs), "clock_pj_per_mac": "%.3f" % (e["clock"] / macs),
+           "leakage_pj_per_mac": "%.5f" % (e["leak"] / macs), "glitch_factor": "%.2f" % e["glitch"],
+           "comb_toggles_per_mac": "%.0f" % (e["comb_toggles"] / macs),
+           "reg_toggles_per_mac": "%.3f" % (e["reg_toggles"] / macs),
+           "clock_pj_per_flop_cycle": "%.5f" % (e["clock"] / max(1, e["flops"] * cycles)),
+           "leakage_nw": "%.1f" % e["leak_nw"], "period_ns": args.period_ns}
+    print("%-16s %5d cells  %.3f pJ/MAC (comb %.3f, flops %.3f, clock %.3f, leak %.5f; %.0f comb toggles/MAC, "
+          "glitch x%.2f) [%.0f s sim]" % (name, area["cells"], total / macs, e["comb"] / macs, e["flop"] / macs,
+                                          e["clock"] / macs, e["leak"] / macs, e["comb_toggles"] / macs,
+                                          e["glitch"], e["sim_s"]), flush=True)
     return row
+
+
+# --- single operations, for the comparison with Horowitz's per-operation figures ---
+
+# name: (unit, operand, product, accumulator); the operation Horowitz names.
+UNIT_CONFIGS = {
+    "fp16_add": ("acc", "", "", "fp16"),
+    "fp32_add": ("acc", "", "", "fp32"),
+    "fp16_mult": ("mul_round", "fp16", "fp16", ""),
+    "fp32_mult": ("mul_round", "fp32", "fp32", ""),
+    "int8_add": ("int_acc", "", "int8", "int8"),
+    "int32_add": ("int_acc", "", "int32", "int32"),
+    "int8_mult": ("int_mul", "int8", "int16", ""),
+    "int32_mult": ("int_mul", "int32", "int32", ""),
+}
+
+
+def unit_stream(fmts, unit, operand, product, accumulator):
+    """(x, y) input pairs of a single operation on the conv2 dot products:
+    multipliers get the operand pairs; adders get (running sum, next term),
+    the running sum rounded once into the format (two's complement wrap for
+    integers), the term the product in the addend format."""
+    import numpy as np
+    n_dots = max(1, ARGS.macs // K_TERMS)
+    if unit in ("mul_round", "int_mul"):
+        w, x = operands(fmts, operand, n_dots)
+        return [(int(w[d, k]), int(x[d, k])) for d in range(n_dots) for k in range(K_TERMS)]
+    f = fmts.get(accumulator)
+    if unit == "int_acc":
+        bits = f["BITS"]
+        mask = (1 << bits) - 1
+        # int8 x int8 products for the 32-bit adder; the activations themselves for the 8-bit one.
+        w, x = operands(fmts, "int8", n_dots)
+        sx = lambda v: int(v) - 256 if v >= 128 else int(v)
+        terms = [[sx(w[d, k]) * sx(x[d, k]) if bits > 8 else sx(x[d, k]) for k in range(K_TERMS)]
+                 for d in range(n_dots)]
+        out = []
+        for t in terms:
+            s = 0
+            for v in t:
+                out.append((s & mask, v & mask))
+                s += v
+        return out
+    w, x = conv2_stream(n_dots)
+    p = w.astype(np.float64) * x.astype(np.float64)
+    top = (1 << f["EXP_W"]) - 2 - f["BIAS"]
+    p = p * 2.0 ** (top - 3 - math.ceil(math.log2(np.abs(np.cumsum(p, axis=1)).max())))
+    sums = np.concatenate([np.zeros((n_dots, 1)), np.cumsum(p, axis=1)[:, :-1]], axis=1)
+    enc = lambda t: quantize_float(t, f["EXP_W"], f["MAN_W"], f["BIAS"], f["SPECIALS"])
+    a, b = enc(sums), enc(p)
+    return [(int(a[d, k]), int(b[d, k])) for d in range(n_dots) for k in range(K_TERMS)]
+
+
+def unit_testbench(top_name, unit, x_w, y_w, out_w, n, period_ns):
+    names = {"acc": ("acc", "addend", "sum"), "int_acc": ("acc", "addend", "sum"),
+             "mul_round": ("a", "b", "p"), "int_mul": ("a", "b", "p")}[unit]
+    ports = ".%s(x), .%s(y), .%s(out), .events(events)" % names
+    if unit in ("acc", "mul_round"):
+        ports += ", .sr_rand(32'd0)"
+    return """`timescale 1ns/10ps
+module tb;
+  reg clk = 0;
+  reg [{xw}-1:0] x = 0;
+  reg [{yw}-1:0] y = 0;
+  wire [{ow}-1:0] out;
+  wire [4:0] events;
+  reg [{xw}+{yw}-1:0] stim [0:{n}-1];
+  integer i, f;
+  {top} dut ({ports});
+  always #{half} clk = ~clk;
+  always @(negedge clk) begin #({half} - 0.5); -> dut.__sample; end
+  initial begin
+    $readmemh("stim.hex", stim);
+    f = $fopen("outputs.txt");
+    @(negedge clk);
+    dut.__counting = 1;
+    for (i = 0; i < {n}; i = i + 1) begin
+      {{x, y}} = stim[i];
+      @(negedge clk);
+      $fdisplay(f, "%h %h", out, events);
+    end
+    dut.__counting = 0;
+    $fclose(f);
+    f = $fopen("counts.txt");
+    dut.__dump(f);
+    $fclose(f);
+    $finish;
+  end
+endmodule
+""".format(xw=x_w, yw=y_w, ow=out_w, n=n, top=top_name, half=period_ns / 2, ports=ports)
+
+
+def run_unit(name, lib, fmts, args):
+    unit, operand, product, accumulator = UNIT_CONFIGS[name]
+    top, params, key = synth.elaborate(fmts, unit, operand, product, accumulator)
+    width = lambda s: fmts.get(s)["BITS"] if fmts.get(s)["kind"] == "int" else \
+        1 + fmts.get(s)["EXP_W"] + fmts.get(s)["MAN_W"]
+    if unit in ("mul_round", "int_mul"):
+        x_w = y_w = width(operand)
+        out_w = width(product)
+    else:
+        x_w = out_w = width(accumulator)
+        y_w = width(product) if product else x_w
+    stim = unit_stream(fmts, unit, operand, product, accumulator)
+    ops = len(stim)
+    words = [(a << y_w) | b for a, b in stim]
+    with tempfile.TemporaryDirectory() as tmp:
+        net_file = os.path.join(tmp, "netlist.v")
+        area = synth.synthesize(args.yosys, top, params, netlist=net_file)
+        text = open(net_file).read()
+    in_names = ("acc", "addend") if unit in ("acc", "int_acc") else ("a", "b")
+    inputs = ["%s[%d]" % (in_names[0], i) for i in range(x_w)] + ["%s[%d]" % (in_names[1], i) for i in range(y_w)]
+    cycles = ops + 1
+    e = simulate_netlist(name, lib, text, top, inputs, words,
+                         lambda mod: unit_testbench(mod, unit, x_w, y_w, out_w, ops, args.period_ns), cycles,
+                         args.period_ns)
+    total = e["comb"] + e["leak"]
+    print("%-16s %5d cells  %.3f pJ/op (leak %.5f; glitch x%.2f) [%.0f s sim]" % (
+        name, area["cells"], total / ops, e["leak"] / ops, e["glitch"], e["sim_s"]), flush=True)
+    return {"name": name, "unit": key[0], "operand": key[1], "product": key[2], "accumulator": key[3],
+            "ops": ops, "cells": area["cells"], "area_um2": area["area_um2"], "pj_per_op": "%.4f" % (total / ops),
+            "leakage_pj_per_op": "%.6f" % (e["leak"] / ops), "glitch_factor": "%.2f" % e["glitch"],
+            "period_ns": args.period_ns}
 
 
 COLUMNS = ["name", "unit", "operand", "product", "accumulator", "macs", "cells", "flops", "area_um2",
@@ -497,32 +626,50 @@ COLUMNS = ["name", "unit", "operand", "product", "accumulator", "macs", "cells",
            "leakage_nw", "period_ns"]
 
 
+UNIT_COLUMNS = ["name", "unit", "operand", "product", "accumulator", "ops", "cells", "area_um2", "pj_per_op",
+                "leakage_pj_per_op", "glitch_factor", "period_ns"]
+
+
+def update_table(path, header, columns, name, row):
+    rows = {}
+    if os.path.exists(path):
+        rows = {r["name"]: r for r in csv.DictReader(l for l in open(path) if not l.startswith("#"))}
+    rows[name] = row
+    out = io.StringIO()
+    out.write(header)
+    w = csv.DictWriter(out, columns, lineterminator="\n")
+    w.writeheader()
+    for k in sorted(rows):
+        w.writerow({c: rows[k].get(c, "") for c in columns})
+    open(path, "w").write(out.getvalue())
+
+
 def main():
+    global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", action="append", choices=sorted(CONFIGS))
-    ap.add_argument("--macs", type=int, default=1440, help="MACs simulated per configuration (144 per dot product)")
+    ap.add_argument("--only", action="append", choices=sorted(CONFIGS) + sorted(UNIT_CONFIGS))
+    ap.add_argument("--macs", type=int, default=1440, help="MACs (operations) simulated per configuration "
+                                                         "(144 per dot product)")
     ap.add_argument("--period-ns", type=float, default=40.0)
     ap.add_argument("--yosys", default="yosys")
     ap.add_argument("--params-tool")
     ap.add_argument("--out", default=OUT)
-    args = ap.parse_args()
+    ap.add_argument("--unit-out", default=UNIT_OUT)
+    args = ARGS = ap.parse_args()
     lib = Library(synth.LIBERTY)
     fmts = synth.Formats(synth.find_params_tool(args.params_tool))
-    rows = {}
-    if os.path.exists(args.out):
-        for r in csv.DictReader(l for l in open(args.out) if not l.startswith("#")):
-            rows[r["name"]] = r
-    for name in args.only or list(CONFIGS):
-        rows[name] = run_config(name, lib, fmts, args)
-        out = io.StringIO()
-        out.write("# Gate-level energy per MAC of rtl_ref/ PEs at 180 nm (OSU 0.18um, 1.8 V), pJ.\n")
-        out.write("# Generated by rtl_ref/energy/energy.py; do not edit. Method: docs/rtl.md.\n")
-        out.write("# Stream: fmnist_cnn conv2 dot products (K=144), per-tensor power-of-two scaled operands.\n")
-        w = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for k in sorted(rows):
-            w.writerow({c: rows[k].get(c, "") for c in COLUMNS})
-        open(args.out, "w").write(out.getvalue())
+    stream = "# Stream: fmnist_cnn conv2 dot products (K=144), per-tensor power-of-two scaled operands.\n"
+    for name in args.only or list(CONFIGS) + list(UNIT_CONFIGS):
+        if name in CONFIGS:
+            update_table(args.out, "# Gate-level energy per MAC of rtl_ref/ PEs at 180 nm (OSU 0.18um, 1.8 V), pJ.\n"
+                         "# Generated by rtl_ref/energy/energy.py; do not edit. Method: docs/rtl.md.\n" + stream,
+                         COLUMNS, name, run_config(name, lib, fmts, args))
+        else:
+            update_table(args.unit_out, "# Gate-level energy per operation of single rtl_ref/ units at 180 nm "
+                         "(OSU 0.18um, 1.8 V), pJ: the operations Horowitz (ISSCC 2014) lists.\n"
+                         "# Generated by rtl_ref/energy/energy.py; do not edit. Method: docs/rtl.md.\n" + stream +
+                         "# Adders: (running sum, next term) pairs; multipliers: the operand pairs.\n",
+                         UNIT_COLUMNS, name, run_unit(name, lib, fmts, args))
 
 
 if __name__ == "__main__":

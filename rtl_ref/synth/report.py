@@ -125,6 +125,24 @@ def tables():
                 name, fmt, r["cells"], r["area_um2"], r["pj_per_mac"], r["comb_pj_per_mac"],
                 float(r["flop_pj_per_mac"]) + float(r["clock_pj_per_mac"]), r["glitch_factor"],
                 scaled, "%.2f" % h if h else "—", "%.2f" % (scaled / h) if h else "—"))
+        ops = {(r["unit"], r["operand"], r["product"], r["accumulator"]): r
+               for r in read(os.path.join(AREA, "unit_energy.csv"))}
+        if ops:
+            print("\n#### Energy per operation against Horowitz (ISSCC 2014, 45 nm)\n")
+            print("Each unit simulated alone at gate level on the same stream (adders: running sum and next "
+                  "term; multipliers: operand pairs), glitches included; scaled to 45 nm / 0.9 V by "
+                  "Stillmaker and Baas (x%.4f).\n" % sb_energy)
+            print("| operation | our unit | ours, 180 nm (pJ) | ours scaled to 45 nm (pJ) | Horowitz 45 nm (pJ) | "
+                  "ours / Horowitz | glitch factor |")
+            print("|---|---|---:|---:|---:|---:|---:|")
+            for op, _, h_pj, key in HOROWITZ:
+                r = ops.get(key)
+                if not r:
+                    continue
+                scaled = float(r["pj_per_op"]) * sb_energy
+                print("| %s | `%s %s` | %.2f | %.3f | %.2f | %.2f | %s |" % (
+                    op, key[0], " ".join(k for k in key[1:] if k), float(r["pj_per_op"]), scaled, h_pj,
+                    scaled / h_pj, r["glitch_factor"]))
         section[0] = "area"
 
     grid = {}
