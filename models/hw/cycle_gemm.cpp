@@ -3,6 +3,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <systemc>
 
 #include "models/hw/array_model.hpp"
@@ -26,26 +28,27 @@ class Simulation {
   std::mutex mutex;
   Accelerator* top;
 
- private:
-  Simulation() {
-    // Never destroyed: SystemC's kernel outlives no module it knows of.
-    top = new Accelerator("accelerator");
-    sc_core::sc_start(sc_core::SC_ZERO_TIME);  // completes elaboration: ports bound
+  // The first run completes elaboration (binds the ports); until then other
+  // modules may still join the hierarchy. Called with the mutex held.
+  void elaborate() {
+    if (elaborated_) return;
+    sc_core::sc_start(sc_core::SC_ZERO_TIME);
+    elaborated_ = true;
   }
+
+ private:
+  // Never destroyed: SystemC's kernel outlives no module it knows of.
+  Simulation() : top(new Accelerator("accelerator")) {}
+  bool elaborated_ = false;
 };
 
 std::uint64_t capacity_words(const BufferConfig& b, int word_bits) {
   return b.capacity_bytes * 8 / static_cast<std::uint64_t>(word_bits);
 }
 
-}  // namespace
-
-PhaseCycles formula_cycles(const ArrayConfig& array, std::size_t m, std::size_t k, std::size_t n) {
-  return Schedule(array, GemmShape{m, k, n}).formula();
-}
-
-CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
-                           const ref::GemmConfig& gemm, const ArrayConfig& array) {
+// What every run checks before it starts.
+void validate_run(const ref::QuantizedOperand& a, const ref::QuantizedOperand& b, const ref::GemmConfig& gemm,
+                  const ArrayConfig& array) {
   array.validate(gemm);
   if (a.cols != b.rows) {
     throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +
@@ -57,8 +60,13 @@ CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedO
                                    std::to_string(array.rows) + " rows sums in the order '" + ref::to_string(order) +
                                    "', not '" + ref::to_string(gemm.order) + "'; use that order for both engines");
   }
+}
 
-  const Schedule schedule(array, GemmShape{a.rows, a.cols, b.cols});
+// Runs the schedule on the accelerator with `array_port` as its array: the
+// buffers, the controller and the clock. Fills every field of `st` but the
+// register toggles and widths, which only the array knows.
+void run_schedule(const Schedule& schedule, const ref::GemmConfig& gemm, const ArrayConfig& array,
+                  ArrayPort& array_port, VcdRecorder* vcd, CycleStats& st) {
   const int operand_bits = num::width(gemm.multiplier);
   const int output_bits = num::width(array.output_format(gemm.accumulator));
   const Residency residency = plan_residency(schedule, capacity_words(array.input_buffer, operand_bits),
@@ -70,21 +78,14 @@ CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedO
                      residency.weight_fill);
   BufferModel output(array.output_buffer, output_bits, residency.output_working_set, residency.output,
                      residency.output_fill);
-  ArrayModel model(array, schedule, a, b, gemm);
-  std::optional<VcdRecorder> vcd;
-  if (!array.vcd_path.empty()) {
-    vcd.emplace(array.vcd_path, array.vcd_window, array.rows, array.cols, model.register_widths(), array.mul_latency);
-    model.attach(&*vcd);
-  }
 
   Simulation& sim = Simulation::instance();
   std::uint64_t cycles = 0;
-  PhaseCycles phases;
-  StallCycles stalls;
   {
     std::lock_guard lock(sim.mutex);
+    sim.elaborate();
     Accelerator& top = *sim.top;
-    top.array.install(&model);
+    top.array.install(&array_port);
     top.input_buffer.install(&input);
     top.weight_buffer.install(&weight);
     top.output_buffer.install(&output);
@@ -92,7 +93,7 @@ CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedO
     ControllerModel controller(schedule, residency, array.ws_partial_sums == WsPartialSums::feedback,
                                array.dram_bytes_per_cycle, *top.controller.array.operator->(),
                                *top.controller.input_buffer.operator->(), *top.controller.weight_buffer.operator->(),
-                               *top.controller.output_buffer.operator->(), vcd ? &*vcd : nullptr);
+                               *top.controller.output_buffer.operator->(), vcd);
     top.controller.start(&controller);
     sc_core::sc_start();
     top.array.install(nullptr);
@@ -101,27 +102,60 @@ CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedO
     top.output_buffer.install(nullptr);
     if (std::exception_ptr error = top.controller.error()) std::rethrow_exception(error);
     cycles = controller.cycles();
-    phases = controller.phases();
-    stalls = controller.stalls();
+    st.phases = controller.phases();
+    st.stalls = controller.stalls();
   }
-  if (vcd) vcd->finish(cycles);
+  if (vcd != nullptr) vcd->finish(cycles);
 
-  CycleResult result;
-  model.collect(result.gemm);
-  CycleStats& st = result.stats;
+  const GemmShape& shape = schedule.shape();
   st.rows = array.rows;
   st.cols = array.cols;
   st.cycles = cycles;
   st.formula_cycles = schedule.formula().total();
-  st.phases = phases;
-  st.stalls = stalls;
   st.tiles = schedule.tile_count();
-  st.useful_macs = static_cast<std::uint64_t>(a.rows) * a.cols * b.cols;
+  st.useful_macs = static_cast<std::uint64_t>(shape.m) * shape.k * shape.n;
   st.input = input.stats();
   st.weight = weight.stats();
   st.output = output.stats();
-  st.toggles = model.toggles();
-  st.register_bits = model.register_widths();
+}
+
+}  // namespace
+
+Accelerator& accelerator() { return *Simulation::instance().top; }
+
+PhaseCycles formula_cycles(const ArrayConfig& array, std::size_t m, std::size_t k, std::size_t n) {
+  return Schedule(array, GemmShape{m, k, n}).formula();
+}
+
+CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
+                           const ref::GemmConfig& gemm, const ArrayConfig& array) {
+  validate_run(a, b, gemm, array);
+  const Schedule schedule(array, GemmShape{a.rows, a.cols, b.cols});
+  ArrayModel model(array, schedule, a, b, gemm);
+  std::optional<VcdRecorder> vcd;
+  if (!array.vcd_path.empty()) {
+    vcd.emplace(array.vcd_path, array.vcd_window, array.rows, array.cols, model.register_widths(), array.mul_latency);
+    model.attach(&*vcd);
+  }
+  CycleResult result;
+  run_schedule(schedule, gemm, array, model, vcd ? &*vcd : nullptr, result.stats);
+  model.collect(result.gemm);
+  result.stats.toggles = model.toggles();
+  result.stats.register_bits = model.register_widths();
+  return result;
+}
+
+CycleResult run_cycle_gemm(const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
+                           const ref::GemmConfig& gemm, const ArrayConfig& array, ExternalArray& external) {
+  validate_run(a, b, gemm, array);
+  if (!array.vcd_path.empty()) {
+    throw ConfigError("vcd_path", "an external array records no waveform here; leave vcd_path empty");
+  }
+  const Schedule schedule(array, GemmShape{a.rows, a.cols, b.cols});
+  external.start(schedule, a, b);
+  CycleResult result;
+  run_schedule(schedule, gemm, array, external, nullptr, result.stats);
+  external.finish(result.gemm);
   return result;
 }
 

@@ -7,7 +7,8 @@
 // accelerator
 // ├── clk          sc_clock, 1 ns
 // ├── controller   SC_METHOD on clk.pos(): one ControllerModel::cycle() per edge
-// ├── array        SystolicArray: ArrayModel (R x C PEs stepped as plain arrays)
+// ├── array        SystolicArray: ArrayModel (R x C PEs stepped as plain arrays),
+// │                or an ExternalArray for co-simulation (cycle_gemm.hpp)
 // ├── input_buffer, weight_buffer, output_buffer
 // │                Buffer: BufferModel (capacity, ports, bandwidth, traffic)
 #pragma once
@@ -15,7 +16,6 @@
 #include <exception>
 #include <systemc>
 
-#include "models/hw/array_model.hpp"
 #include "models/hw/buffer_model.hpp"
 #include "models/hw/controller_model.hpp"
 #include "models/hw/ports.hpp"
@@ -28,14 +28,15 @@ struct BufferIf : virtual sc_core::sc_interface, BufferPort {};
 class SystolicArray : public sc_core::sc_module, public ArrayIf {
  public:
   explicit SystolicArray(const sc_core::sc_module_name& name) : sc_core::sc_module(name) {}
-  void install(ArrayModel* model) { model_ = model; }
+  // Any ArrayPort: the run's ArrayModel, or an external array under test.
+  void install(ArrayPort* model) { model_ = model; }
 
   void begin_tile(const Tile& tile) override { model_->begin_tile(tile); }
   void load_step(std::uint64_t j, std::uint64_t now) override { model_->load_step(j, now); }
   void stream_step(std::uint64_t s, std::uint64_t now) override { model_->stream_step(s, now); }
 
  private:
-  ArrayModel* model_ = nullptr;
+  ArrayPort* model_ = nullptr;
 };
 
 class Buffer : public sc_core::sc_module, public BufferIf {
