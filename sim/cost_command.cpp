@@ -163,16 +163,25 @@ EnergyReport EnergyReport::per(std::size_t n) const {
   return r;
 }
 
-EnergyReport cycle_energy(const ref::GemmConfig& config, const hw::CycleStats& stats, int node_nm) {
-  EnergyReport r;
-  r.node_nm = node_nm;
+EnergyMeter::EnergyMeter(int node_nm) : node_nm_(node_nm) {
   try {
-    const cost::CostModel model;
-    const cost::Node node = model.node(node_nm);
+    model_.emplace();
+  } catch (const cost::CostError& e) {
+    unavailable_ = e.what();
+  }
+}
+
+EnergyReport EnergyMeter::measure(const ref::GemmConfig& config, const hw::CycleStats& stats) const {
+  EnergyReport r;
+  r.node_nm = node_nm_;
+  r.unavailable = unavailable_;
+  if (!model_) return r;
+  try {
+    const cost::Node node = model_->node(node_nm_);
     r.vdd = node.vdd;
     const cost::PeFormats f = pe_formats(config);
-    r.add(model.energy(f, stats, node), stats.useful_macs);
-    r.source = model.pe_energy(f, node).source;
+    r.add(model_->energy(f, stats, node), stats.useful_macs);
+    r.source = model_->pe_energy(f, node).source;
   } catch (const cost::CostError& e) {
     r.energy.reset();
     r.unavailable = e.what();

@@ -56,7 +56,19 @@ struct EnergyReport {
   // This report over `n` runs, per run.
   [[nodiscard]] EnergyReport per(std::size_t n) const;
 };
-[[nodiscard]] EnergyReport cycle_energy(const ref::GemmConfig& config, const hw::CycleStats& stats, int node_nm);
+// Turns cycle-accurate runs into EnergyReports at one node, loading the cost
+// model once. A cost the model cannot give (missing data, a unit neither in
+// the table nor synthesizable) makes a report `unavailable`, never an error.
+class EnergyMeter {
+ public:
+  explicit EnergyMeter(int node_nm);
+  [[nodiscard]] EnergyReport measure(const ref::GemmConfig& config, const hw::CycleStats& stats) const;
+
+ private:
+  int node_nm_;
+  std::optional<cost::CostModel> model_;
+  std::string unavailable_;  // why model_ is empty
+};
 // Throws InputError for a node the model does not have (a flag error).
 void check_node(int node_nm);
 [[nodiscard]] nlohmann::ordered_json energy_json(const EnergyReport& e);

@@ -301,7 +301,7 @@ int run_or_throw(const GemmOptions& o, std::ostream& out) {
     // reference path does not support.
     throw InputError("gemm", e.what());
   }
-  if (run.cycle) run.energy = cycle_energy(config, *run.cycle, o.node);
+  if (run.cycle) run.energy = EnergyMeter(o.node).measure(config, *run.cycle);
   const auto t_done = Clock::now();
   const double load_seconds = std::chrono::duration<double>(t_gemm - t_load).count();
   const double gemm_seconds = std::chrono::duration<double>(t_done - t_gemm).count();

@@ -129,6 +129,7 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, cons
   e.arrays.resize(n_layers);
   e.cycles.resize(n_layers);
   e.costed.assign(n_layers, false);
+  const EnergyMeter meter(o.node);
   std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace();
   ws->engine = [&](std::size_t layer, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
                    const ref::GemmConfig& c) {
@@ -144,7 +145,7 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, cons
       }
       e.cycles[layer] += r.stats.cycles;
       ++e.gemms;
-      layer_energy = cycle_energy(c, r.stats, o.node);
+      layer_energy = meter.measure(c, r.stats);
     } catch (const hw::ConfigError& err) {
       layer_energy.node_nm = o.node;
       layer_energy.unavailable = std::string("no array computes this layer's order: ") + err.what();

@@ -37,7 +37,7 @@ std::vector<std::string> split_csv_line(std::string_view line, bool* unterminate
 
 CsvTable CsvTable::read(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw CostError(path.string(), "cannot be read (missing? set --data-dir or ACCSIM_DATA_DIR)");
+  if (!in) throw CostError(path.string(), "cannot be read (ACCSIM_DATA_DIR must name accsim's source tree)");
   std::ostringstream text;
   text << in.rdbuf();
   return parse(text.str(), path.string());
