@@ -14,6 +14,9 @@ bool format_ok(const FloatFormat& f) {
   // Overflow must land on the largest finite value: an infinity would then
   // have to flow through the double domain, which the lanes do not model.
   if (f.overflow_to_inf() && f.rounding != Rounding::rtz) return false;
+  // Nearest-even adds and subtracts 2^(e + 52 - M), which must be a finite
+  // double (only formats with 11 exponent bits and a small bias come close).
+  if (f.rounding == Rounding::rne && f.emax() + 52 - f.man_bits > 1023) return false;
   // Every value of the format, subnormals included, must be a normal double.
   return f.emin() - f.man_bits >= -1022 && f.emax() <= 1022;
 }
@@ -29,6 +32,9 @@ Rounder build(const FloatFormat& f) {
   r.min_normal_bits = static_cast<std::uint64_t>(f.emin() + 1023) << 52;
   const std::uint64_t max_fraction = f.max_significand() - (std::uint64_t{1} << f.man_bits);
   r.max_bits = (static_cast<std::uint64_t>(f.emax() + 1023) << 52) | (max_fraction << r.drop);
+  constexpr std::uint64_t kTop = std::uint64_t{1} << 63;
+  r.range_offset = kTop - r.min_normal_bits;
+  r.range_limit = static_cast<std::int64_t>((r.max_bits - r.min_normal_bits) ^ kTop);
   return r;
 }
 

@@ -47,6 +47,10 @@ struct Rounder {
   std::uint64_t min_normal_bits = 0;  // double bits of 2^emin
   std::uint64_t max_bits = 0;         // double bits of the largest finite magnitude, which is
                                       // also what overflow returns (see make())
+  // For round_common and special_lanes: 2^63 - min_normal_bits, and
+  // (max_bits - min_normal_bits) - 2^63 as a signed value.
+  std::uint64_t range_offset = 0;
+  std::int64_t range_limit = 0;
 
   // A rounder for results that lie on `input`'s grid, or nullopt when the
   // double trick would not be exact: stochastic rounding, no fraction bits,
@@ -239,6 +243,48 @@ ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D
   Rounded<W> out = round_lanes<Mode, W, F>(r, sum);
   *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
   return out;
+}
+
+// --- The common case, for hot loops that branch to round_lanes on the rest --
+//
+// Most roundings in a realistic GEMM neither overflow nor underflow. For
+// nearest-even and toward-zero, a lane whose exact value x is zero or a
+// normal of the format no larger than its largest finite value rounds to
+// round_common's bits, with neither overflow nor underflow, exact iff those
+// bits equal x's; special_lanes flags every other lane (tiny non-zero, too
+// large), which the caller must round with round_lanes instead. Both take
+// x's bits u and its magnitude bits a = u & ~sign.
+
+// Lanes outside [2^emin, max] (zeros included): one unsigned range test,
+// a - 2^emin > max - 2^emin, done signed after moving the range by 2^63.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::I outside_normal_range(const Rounder& r, typename Lanes<W>::U a) {
+  using I = typename Lanes<W>::I;
+  return (I)(a + r.range_offset) > r.range_limit;
+}
+// Lanes that round_common does not cover: 0 < |x| < 2^emin or |x| > max.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::I special_lanes(const Rounder& r, typename Lanes<W>::U a) {
+  using I = typename Lanes<W>::I;
+  return outside_normal_range<W>(r, a) & ~(I)(a == 0);
+}
+
+template <Rounding Mode, int W>
+ACCSIM_INLINE typename Lanes<W>::U round_common(const Rounder& r, typename Lanes<W>::U u,
+                                                typename Lanes<W>::U a) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  static_assert(Mode == Rounding::rtz || Mode == Rounding::rne);
+  if constexpr (Mode == Rounding::rtz) {
+    return u & ~r.drop_mask;  // truncating the magnitude keeps the sign
+  } else {
+    // As in round_lanes, without the subnormal floor (x is zero or normal):
+    // C = 2^(e + drop), built on the exponent field (make() keeps e + drop
+    // below double's top), and sign bits put back, which also keeps -0.
+    const D c = (D)((a & 0x7ff0000000000000ULL) + (static_cast<std::uint64_t>(r.drop) << 52));
+    const D rounded = ((D)(a) + c) - c;
+    return (U)(rounded) | (u ^ a);
+  }
 }
 
 // Scalar entry points (W = 1) for callers outside hot loops and for tests.

@@ -145,6 +145,43 @@ TEST_P(FastRounding, AnyDoubleMatchesRoundPack) {
   EXPECT_GT(refused, 0u);
 }
 
+// round_common and special_lanes: wherever a lane is not special,
+// round_common's bits are round_lanes' value, without overflow or underflow,
+// and a lane is special exactly when it is tiny and non-zero or too large.
+TEST_P(FastRounding, CommonCaseMatchesRoundLanes) {
+  FloatFormat f = parse_float_format(std::get<0>(GetParam()));
+  f.rounding = std::get<1>(GetParam());
+  if (f.rounding != Rounding::rne && f.rounding != Rounding::rtz) GTEST_SKIP() << "rne and rtz only";
+  const fast::Span in{f.emax() + 1, std::max(f.emin() - f.man_bits - 8, f.emax() + 1 - 52)};
+  const auto rounder = fast::Rounder::make(f, in);
+  ASSERT_TRUE(rounder.has_value()) << to_string(f);
+  using L = fast::Lanes<1>;
+  std::mt19937_64 rng(test_seed() + 3);
+  std::uint64_t common = 0, special = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const double x = random_on_span(rng, in);
+    const std::uint64_t u = std::bit_cast<std::uint64_t>(x), a = u & ~(std::uint64_t{1} << 63);
+    const bool want_special = (a != 0 && a < rounder->min_normal_bits) || a > rounder->max_bits;
+    ASSERT_EQ(fast::special_lanes<1>(*rounder, L::U{a})[0] != 0, want_special) << std::hexfloat << x;
+    if (want_special) {
+      ++special;
+      continue;
+    }
+    ++common;
+    const fast::Rounded<1> full = f.rounding == Rounding::rne ? fast::round_lanes<Rounding::rne, 1>(*rounder, L::D{x})
+                                                              : fast::round_lanes<Rounding::rtz, 1>(*rounder, L::D{x});
+    const std::uint64_t bits = f.rounding == Rounding::rne
+                                   ? fast::round_common<Rounding::rne, 1>(*rounder, L::U{u}, L::U{a})[0]
+                                   : fast::round_common<Rounding::rtz, 1>(*rounder, L::U{u}, L::U{a})[0];
+    ASSERT_EQ(bits, std::bit_cast<std::uint64_t>(full.value[0])) << to_string(f) << " x=" << std::hexfloat << x;
+    ASSERT_EQ(full.overflow[0], 0) << std::hexfloat << x;
+    ASSERT_EQ(full.underflow[0], 0) << std::hexfloat << x;
+    ASSERT_EQ(full.exact[0] != 0, bits == u) << std::hexfloat << x;
+  }
+  EXPECT_GT(common, 10000u);
+  EXPECT_GT(special, 100u);
+}
+
 // Encoder inverts to_double on every finite encoding.
 TEST(FastEncoder, InvertsToDouble) {
   for (const char* name : {"M7E4,bias=10,ftz", "M7E4", "e4m3", "e3m4", "M1E3", "M2E2,bias=0", "M10E5,bias=30",
