@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <immintrin.h>
+
 #include "models/numerics/arith.hpp"
 #include "models/numerics/fast.hpp"
 #include "models/reference/fast_plan.hpp"
@@ -248,114 +250,277 @@ struct LaneTally {
   }
 };
 
+// Unaligned vector loads and stores that leave the register variables'
+// addresses untaken (a memcpy of a local array keeps it in memory).
+typedef double UnalignedD __attribute__((vector_size(32), aligned(8), may_alias));
+ACCSIM_INLINE L4::D load(const double* p) { return *reinterpret_cast<const UnalignedD*>(p); }
+ACCSIM_INLINE void store(double* p, L4::D v) { *reinterpret_cast<UnalignedD*>(p) = v; }
+
 struct PanelJob {
   const double* a_row;  // k values
   const double* panel;  // k rows of kPanel values
   std::size_t k, chunk;
   const FastPlan* rounders;
-  double* out;  // kPanel results
-  LaneTally* tallies;  // [3]: product, accumulate, merge
+  double* chunk_sums;  // out: ceil(k / chunk) rows of kPanel chunk sums (one row: the results)
+  LaneTally* tallies;  // out: [2]: product, accumulate
 };
 
-// Merging happens once per chunk, so its mode is dispatched at run time.
-void merge_lanes(const fast::Rounder& r, L4::D& running, L4::D chunk_sum, LaneTally& tally) {
-  fast::dispatch_mode(r.mode, [&]<Rounding Mode>() {
-    L4::I swamp;
-    const fast::Rounded<4> m = fast::accumulate_lanes<Mode, 4>(r, running, chunk_sum, &swamp);
-    running = m.value;
-    tally.add(m);
-    tally.swamp -= swamp;
-  });
-}
-
-// AccFtz and ProdFtz fix flush-to-zero at compile time where select_kernel
-// instantiates them (Ftz::runtime reads the rounder).
-template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
-ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
-  const fast::Rounder acc_r = job.rounders->accumulate;
-  const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
-  // Tallies live in locals (registers) for the whole panel; written back once.
-  LaneTally product_tally, acc_tally, merge_tally;
+// Merges the chunk sums of each column in order (chunk 0 first) into the
+// merge format, starting from +0. A chunked order merges even a single chunk
+// (k <= chunk), as the general path does.
+template <Rounding Mode, fast::Ftz F>
+ACCSIM_INLINE void merge_chunks(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
+                                LaneTally& tally) {
   L4::D running[kVectors] = {};
-  // A chunked order merges even a single chunk (k <= chunk) into the merge
-  // format, as the general path does.
-  const bool chunked = job.rounders->merge.has_value();
-  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk) {
-    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
-    L4::D acc[kVectors] = {};
-    for (std::size_t kk = c0; kk < c1; ++kk) {
-      const L4::D a = L4::D{} + job.a_row[kk];
-      const double* brow = job.panel + kk * kPanel;
-      for (int v = 0; v < kVectors; ++v) {
-        L4::D b;
-        std::memcpy(&b, brow + 4 * v, sizeof b);
-        L4::D p = a * b;  // exact: the plan checked the product's span
-        if constexpr (kHasProduct) {
-          const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
-          p = pr.value;
-          product_tally.add(pr);
-        }
-        L4::I swamp;
-        const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc[v], p, &swamp);
-        acc[v] = s.value;
-        acc_tally.add(s);
-        acc_tally.swamp -= swamp;
-      }
-    }
-    if (chunked && job.rounders->merge->mode == AccMode) {
-      // The usual case: merging rounds like accumulating, so it stays inline
-      // (and in this kernel's ISA).
-      for (int v = 0; v < kVectors; ++v) {
-        L4::I swamp;
-        const fast::Rounded<4> m = fast::accumulate_lanes<AccMode, 4>(*job.rounders->merge, running[v], acc[v], &swamp);
-        running[v] = m.value;
-        merge_tally.add(m);
-        merge_tally.swamp -= swamp;
-      }
-    } else if (chunked) {
-      for (int v = 0; v < kVectors; ++v) merge_lanes(*job.rounders->merge, running[v], acc[v], merge_tally);
-    } else {
-      for (int v = 0; v < kVectors; ++v) running[v] = acc[v];
+  for (std::size_t c = 0; c < chunks; ++c) {
+    for (int v = 0; v < kVectors; ++v) {
+      L4::I swamp;
+      const fast::Rounded<4> m = fast::accumulate_lanes<Mode, 4, F>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp);
+      running[v] = m.value;
+      tally.add(m);
+      tally.swamp -= swamp;
     }
   }
-  std::memcpy(job.out, running, sizeof running);
+  for (int v = 0; v < kVectors; ++v) store(out + 4 * v, running[v]);
+}
+
+// Whether any lane of a mask is set: one vptest in the AVX2 kernels.
+__attribute__((target("avx2"))) inline bool any_lane_avx2(L4::I mask) {
+  return !_mm256_testz_si256(reinterpret_cast<__m256i>(mask), reinterpret_cast<__m256i>(mask));
+}
+template <bool kAvx2>
+ACCSIM_INLINE bool any_lane(L4::I mask) {
+  if constexpr (kAvx2) {
+    return any_lane_avx2(mask);
+  } else {
+    return (mask[0] | mask[1] | mask[2] | mask[3]) != 0;
+  }
+}
+
+// Whether any lane is fast::special_lanes: the same test, with the zero
+// exclusion folded into vptest (its carry flag is set iff mask & ~zero is
+// all zero) in the AVX2 kernels.
+__attribute__((target("avx2"))) inline bool any_outside_avx2(L4::I outside, L4::I zero) {
+  return !_mm256_testc_si256(reinterpret_cast<__m256i>(zero), reinterpret_cast<__m256i>(outside));
+}
+template <bool kAvx2>
+ACCSIM_INLINE bool any_special(const fast::Rounder& r, L4::U a) {
+  if constexpr (kAvx2) {
+    return any_outside_avx2(fast::outside_normal_range<4>(r, a), (L4::I)(a == 0));
+  } else {
+    return any_lane<false>(fast::special_lanes<4>(r, a));
+  }
+}
+
+// The general kernel: every rounding through round_lanes, branch-free.
+// AccFtz and ProdFtz fix flush-to-zero at compile time where select_kernel
+// instantiates them (Ftz::runtime reads the rounder). Chunk sums go to
+// memory and are merged afterwards (merge_chunks), which keeps the merge's
+// state out of the registers the hot loop needs.
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct, bool kAvx2>
+ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
+  fast::Rounder acc_r = job.rounders->accumulate;
+  fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
+  // Tallies live in locals (registers) for the whole panel; written back once.
+  LaneTally product_tally, acc_tally;
+  const auto step = [&](L4::D& acc, L4::D p) __attribute__((always_inline)) {
+    if constexpr (kHasProduct) {
+      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
+      p = pr.value;
+      product_tally.add(pr);
+    }
+    L4::I swamp;
+    const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc, p, &swamp);
+    acc = s.value;
+    acc_tally.add(s);
+    acc_tally.swamp -= swamp;
+  };
+  double* const sums = job.chunk_sums;
+  std::size_t chunks = 0;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
+    // Four named accumulators rather than an array, which GCC would leave in
+    // memory (it scalarizes arrays before it unrolls the loop over them).
+    L4::D acc0{}, acc1{}, acc2{}, acc3{};
+    for (std::size_t kk = c0; kk < c1; ++kk) {
+      // The rounders' constants are re-read from memory in every step (an
+      // empty asm that may change them): with 16 vector registers, GCC would
+      // otherwise keep the constants and spill the accumulators, which puts a
+      // store and a reload in every step's dependency chain.
+      asm volatile("" : "+m"(acc_r), "+m"(prod_r));
+      // Broadcast by initializer: adding to a zero vector would turn -0 into +0
+      // (and a -0 operand's products into +0).
+      const double av = job.a_row[kk];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + kk * kPanel;
+      // Products are exact: the plan checked their span.
+      step(acc0, a * load(brow));
+      step(acc1, a * load(brow + 4));
+      step(acc2, a * load(brow + 8));
+      step(acc3, a * load(brow + 12));
+    }
+    double* out = sums + chunks * kPanel;
+    store(out, acc0);
+    store(out + 4, acc1);
+    store(out + 8, acc2);
+    store(out + 12, acc3);
+  }
   job.tallies[0] = product_tally;
   job.tallies[1] = acc_tally;
-  job.tallies[2] = merge_tally;
+}
+
+// The kernel for nearest-even and toward-zero (products, if rounded, too):
+// each vector takes fast::round_common, and only when some lane needs more
+// (fast::special_lanes: it would underflow or overflow) does it redo that
+// vector through round_lanes, exactly as the general kernel does. The
+// common path has no overflow or underflow to count, so those tallies live
+// in memory (job.tallies) and only the exact and swamp counts take
+// registers. Results and counts are the general kernel's; tests compare both
+// with the general path.
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct, bool kAvx2>
+ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
+  const fast::Rounder acc_r = job.rounders->accumulate;
+  const fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
+  constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
+  LaneTally& product_tally = job.tallies[0];
+  LaneTally& acc_tally = job.tallies[1];
+  product_tally = LaneTally{};
+  acc_tally = LaneTally{};
+  L4::I product_exact{}, acc_exact{}, acc_swamp{};
+  const auto step = [&](L4::D& acc, const L4::D p) __attribute__((always_inline)) {
+    L4::D addend = p;
+    bool special = false;
+    L4::I p_exact{};
+    if constexpr (kHasProduct) {
+      const L4::U pu = (L4::U)(p), pa = pu & kMagnitude;
+      const L4::U p_bits = fast::round_common<ProdMode, 4>(prod_r, pu, pa);
+      special = any_special<kAvx2>(prod_r, pa);
+      p_exact = (L4::I)(p_bits == pu);
+      addend = (L4::D)(p_bits);
+    }
+    // Exact, and for these modes the FPU's +0 for an exact zero sum is the
+    // format's too (as in accumulate_lanes).
+    const L4::D sum = acc + addend;
+    const L4::U u = (L4::U)(sum), ua = u & kMagnitude;
+    const L4::U bits = fast::round_common<AccMode, 4>(acc_r, u, ua);
+    special |= any_special<kAvx2>(acc_r, ua);
+    if (special) [[unlikely]] {
+      L4::D pv = p;
+      if constexpr (kHasProduct) {
+        const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
+        pv = pr.value;
+        product_tally.overflow -= pr.overflow;
+        product_tally.underflow -= pr.underflow;
+        product_exact -= pr.exact;
+      }
+      L4::I swamp;
+      const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc, pv, &swamp);
+      acc_tally.overflow -= s.overflow;
+      acc_tally.underflow -= s.underflow;
+      acc_exact -= s.exact;
+      acc_swamp -= swamp;
+      acc = s.value;
+    } else {
+      product_exact -= p_exact;
+      acc_exact -= (L4::I)(bits == u);
+      acc_swamp -= (addend != 0.0) & (L4::I)(bits == (L4::U)(acc));
+      acc = (L4::D)(bits);
+    }
+  };
+  double* const sums = job.chunk_sums;
+  std::size_t chunks = 0;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
+    L4::D acc0{}, acc1{}, acc2{}, acc3{};  // named: see panel_kernel
+    for (std::size_t kk = c0; kk < c1; ++kk) {
+      // Broadcast by initializer: adding to a zero vector would turn -0 into +0
+      // (and a -0 operand's products into +0).
+      const double av = job.a_row[kk];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + kk * kPanel;
+      // Products are exact: the plan checked their span.
+      step(acc0, a * load(brow));
+      step(acc1, a * load(brow + 4));
+      step(acc2, a * load(brow + 8));
+      step(acc3, a * load(brow + 12));
+    }
+    double* out = sums + chunks * kPanel;
+    store(out, acc0);
+    store(out + 4, acc1);
+    store(out + 8, acc2);
+    store(out + 12, acc3);
+  }
+  product_tally.exact = product_exact;
+  acc_tally.exact = acc_exact;
+  acc_tally.swamp = acc_swamp;
 }
 
 using PanelFn = void (*)(const PanelJob&);
 
+template <Rounding M>
+constexpr bool kCommonMode = M == Rounding::rne || M == Rounding::rtz;
+
+template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct, bool kAvx2>
+ACCSIM_INLINE void panel_any(const PanelJob& job) {
+  if constexpr (kCommonMode<AccMode> && (!kHasProduct || kCommonMode<ProdMode>)) {
+    panel_kernel_common<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct, kAvx2>(job);
+  } else {
+    panel_kernel<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct, kAvx2>(job);
+  }
+}
 template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
 __attribute__((target("avx2"))) void panel_avx2(const PanelJob& job) {
-  panel_kernel<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct>(job);
+  panel_any<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct, true>(job);
 }
 template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct>
 void panel_baseline(const PanelJob& job) {
-  panel_kernel<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct>(job);
+  panel_any<AccMode, AccFtz, ProdMode, ProdFtz, kHasProduct, false>(job);
+}
+
+using MergeFn = void (*)(const fast::Rounder&, const double*, std::size_t, double*, LaneTally&);
+template <Rounding Mode, fast::Ftz F>
+__attribute__((target("avx2"))) void merge_avx2(const fast::Rounder& r, const double* sums, std::size_t chunks,
+                                               double* out, LaneTally& tally) {
+  merge_chunks<Mode, F>(r, sums, chunks, out, tally);
+}
+template <Rounding Mode, fast::Ftz F>
+void merge_baseline(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out, LaneTally& tally) {
+  merge_chunks<Mode, F>(r, sums, chunks, out, tally);
+}
+MergeFn select_merge(const fast::Rounder& r) {
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  return fast::dispatch_mode(r.mode, [&]<Rounding M>() -> MergeFn {
+    return fast::dispatch_ftz(r.ftz, [&]<fast::Ftz F>() -> MergeFn {
+      return avx2 ? &merge_avx2<M, F> : &merge_baseline<M, F>;
+    });
+  });
 }
 
 // The kernel for these modes, compiled for the best ISA this CPU has (the
 // default build targets any x86-64). Flush-to-zero is a compile-time
-// constant when the product rounds like the accumulator (or is exact), which
-// covers the configurations in use; mixed ones read it at run time.
+// constant, except in the general kernel when product and accumulator differ
+// in mode or flush-to-zero (no configuration in use does).
 PanelFn select_kernel(const FastPlan& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
   using fast::Ftz;
   return fast::dispatch_mode(r.accumulate.mode, [&]<Rounding A>() -> PanelFn {
-    if (!r.product) {
-      return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz F>() -> PanelFn {
-        return avx2 ? &panel_avx2<A, F, A, Ftz::runtime, false> : &panel_baseline<A, F, A, Ftz::runtime, false>;
+    return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz AF>() -> PanelFn {
+      if (!r.product) return avx2 ? &panel_avx2<A, AF, A, Ftz::runtime, false> : &panel_baseline<A, AF, A, Ftz::runtime, false>;
+      return fast::dispatch_mode(r.product->mode, [&]<Rounding P>() -> PanelFn {
+        if constexpr (kCommonMode<A> && kCommonMode<P>) {
+          return fast::dispatch_ftz(r.product->ftz, [&]<Ftz PF>() -> PanelFn {
+            return avx2 ? &panel_avx2<A, AF, P, PF, true> : &panel_baseline<A, AF, P, PF, true>;
+          });
+        } else {
+          constexpr Ftz R = Ftz::runtime;
+          if constexpr (P == A) {
+            if (r.product->ftz == r.accumulate.ftz) {
+              return avx2 ? &panel_avx2<A, AF, P, AF, true> : &panel_baseline<A, AF, P, AF, true>;
+            }
+          }
+          return avx2 ? &panel_avx2<A, R, P, R, true> : &panel_baseline<A, R, P, R, true>;
+        }
       });
-    }
-    if (r.product->mode == A && r.product->ftz == r.accumulate.ftz) {
-      return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz F>() -> PanelFn {
-        return avx2 ? &panel_avx2<A, F, A, F, true> : &panel_baseline<A, F, A, F, true>;
-      });
-    }
-    return fast::dispatch_mode(r.product->mode, [&]<Rounding P>() -> PanelFn {
-      return avx2 ? &panel_avx2<A, Ftz::runtime, P, Ftz::runtime, true>
-                  : &panel_baseline<A, Ftz::runtime, P, Ftz::runtime, true>;
     });
   });
 }
@@ -387,14 +552,19 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
     }
     const PanelFn kernel = select_kernel(*rounders);
+    const MergeFn merge = rounders->merge ? select_merge(*rounders->merge) : nullptr;
     const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));
     std::vector<ElementCounts> task_counts(m * panels);
     parallel_for(m * panels, config.threads, [&](std::size_t task) {
       const std::size_t i = task / panels, p = task % panels;
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
-      double out[kPanel];
       LaneTally tallies[3];
-      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, out, tallies});
+      thread_local std::vector<double> chunk_sums;
+      if (chunk_sums.size() < chunks * kPanel) chunk_sums.resize(chunks * kPanel);
+      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, chunk_sums.data(), tallies});
+      double merged[kPanel];
+      if (merge) merge(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2]);
+      const double* out = merge ? merged : chunk_sums.data();
       ElementCounts& counts = task_counts[task];
       if (config.product) tallies[0].drain(counts.product, cols, k);
       tallies[1].drain(counts.accumulate, cols, k);

@@ -103,6 +103,15 @@ std::vector<GemmCase> fast_cases() {
       {"e4m3", "fp16,sat", "", "chunked:32", "pow2", 4, 64, 20},
       {"e4m3", "M2E3,bias=1", "", "sequential", "tensor", 5, 30, 17},
       {"e4m3", "M7E4,bias=-2,ftz", "", "sequential", "tensor", 5, 30, 17},
+      // Biases that rarely overflow or underflow: the common path of the
+      // nearest-even and toward-zero kernels, with its occasional fallback
+      // (random_matrix has exact zeros, so zero and -0 products occur).
+      {"e4m3", "M7E4,bias=-4,round=rtz,ftz", "", "sequential", "pow2", 9, 300, 35},
+      {"e4m3", "M7E4,bias=-4", "", "chunked:16", "pow2", 9, 300, 35},
+      {"e3m4", "M7E4,bias=4,round=rtz,ftz", "M7E4,bias=6,round=rtz,ftz", "chunked:16", "pow2", 11, 144, 40},
+      {"e3m4", "M7E4,bias=4", "M7E4,bias=6,round=rtz,ftz", "chunked:16", "pow2", 11, 144, 40},
+      {"e3m4", "M7E4,bias=4,round=rtz,ftz", "M7E4,bias=6", "sequential", "pow2", 11, 144, 40},
+      {"e3m4", "M9E5,ftz", "M7E4,bias=6,ftz", "chunked:8", "pow2", 5, 100, 16},
       // A single chunk (k <= chunk) is still merged into the merge format.
       {"e4m3", paper_acc, paper_prod, "chunked:16", "pow2", 7, 16, 21},
       {"e4m3", "M7E4,bias=10", "", "chunked:32:M4E4,bias=8", "pow2", 6, 20, 19},
@@ -281,6 +290,27 @@ TEST(Quantize, MatchesRoundPackElementwise) {
       }
     }
   }
+}
+
+// A -0 operand (here a negative input flushed by e3m4) times +0 is -0, and
+// -0 + -0 keeps the accumulator at -0; the fast path once broadcast operands
+// by adding them to +0, which made the product +0 and the result +0.
+TEST(ReferenceGemm, NegativeZeroOperandKeepsItsSign) {
+  GemmConfig cfg;
+  cfg.multiplier = num::parse_format("e3m4");
+  cfg.product = num::parse_format("M7E4,bias=6");
+  cfg.accumulator = num::parse_format("M7E4,bias=4,round=rtz,ftz");
+  cfg.order = parse_order("sequential");
+  cfg.error_stats = false;
+  Matrix a(1, 2), b(2, 1);
+  a.data = {-0.0625, -0x1p-30};  // the second flushes to -0 in e3m4
+  b.data = {0.0625, 0.0};
+  const GemmResult fast = gemm(a, b, cfg);
+  ASSERT_TRUE(fast.stats.fast_path);
+  cfg.allow_fast_path = false;
+  const GemmResult general = gemm(a, b, cfg);
+  EXPECT_EQ(general.c_bits[0], std::uint64_t{1} << 11);  // -0: the first product underflows to -0 in the sum
+  EXPECT_EQ(fast.c_bits[0], general.c_bits[0]);
 }
 
 TEST(Quantize, TensorAndChannelMapAbsmaxToFormatMax) {
