@@ -40,8 +40,9 @@ const Operands& operands() {
   return ops;
 }
 
-// The accumulators' biases. pow2 scaling puts every operand in e4m3's top
-// binade, [256, 448], so products reach 448^2 < 2^18. Following the rule of
+// The accumulators' biases. pow2 scaling puts each operand's largest
+// magnitude in e4m3's top binade, [256, 448], so products reach
+// 448^2 < 2^18. Following the rule of
 // docs/run.md, b_prod is the largest bias whose M7E4 still holds every
 // product (top binade 2^(15 - b) >= 2^17: b_prod = -2) and the paper's
 // b_acc = b_prod - log2(16)/2 = -4. That is the paper's own pair (12, 10)
