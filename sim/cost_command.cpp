@@ -28,6 +28,15 @@ num::Format format_flag(const std::string& flag, const std::string& text) {
 
 double percent(double part, double whole) { return whole > 0 ? 100 * part / whole : 0; }
 
+// "1.944 uJ": an energy in pJ in the unit that keeps it readable.
+std::string energy_text(double pj) {
+  static constexpr std::pair<double, const char*> kUnits[] = {{1e9, "mJ"}, {1e6, "uJ"}, {1e3, "nJ"}};
+  for (const auto& [scale, unit] : kUnits) {
+    if (std::abs(pj) >= scale) return fmt::format("{:.4g} {}", pj / scale, unit);
+  }
+  return fmt::format("{:.4g} pJ", pj);
+}
+
 json round_to(double x, double quantum) { return std::round(x / quantum) * quantum; }
 
 int cost_or_throw(const CostOptions& o, std::ostream& out) {
@@ -218,9 +227,9 @@ std::string energy_summary(const EnergyReport& e, const std::string& per) {
   if (!e.energy) return fmt::format("  energy       unavailable: {}\n", e.unavailable);
   const cost::EnergyBreakdown& b = *e.energy;
   const double t = b.total();
-  return fmt::format("  energy       {:.4g} nJ {} at {} nm, {:.4g} pJ/MAC: PE {:.0f}% (datapath {:.0f}%, registers "
+  return fmt::format("  energy       {} {} at {} nm, {:.4g} pJ/MAC: PE {:.0f}% (datapath {:.0f}%, registers "
                      "{:.0f}%, clock {:.0f}%), SRAM {:.0f}%, DRAM {:.0f}%\n",
-                     t * 1e-3, per, e.node_nm, e.macs ? t / static_cast<double>(e.macs) : 0.0, percent(b.pe(), t),
+                     energy_text(t), per, e.node_nm, e.macs ? t / static_cast<double>(e.macs) : 0.0, percent(b.pe(), t),
                      percent(b.datapath, t), percent(b.registers, t), percent(b.clock, t),
                      percent(b.input_sram + b.weight_sram + b.output_sram, t), percent(b.dram, t));
 }

@@ -186,9 +186,8 @@ std::string energy_table(const Energy& en, const net::Network& net, std::size_t 
     s += '\n';
   };
   line("");
-  line(fmt::format("  energy per inference, measured on the first {} sample{} with every low-bit layer on the "
-                   "cycle-accurate array",
-                   en.samples, en.samples == 1 ? "" : "s"));
+  line(fmt::format("  energy per inference, measured on {} with every low-bit layer on the cycle-accurate array",
+                   en.samples == 1 ? std::string("the first sample") : fmt::format("the first {} samples", en.samples)));
   line(fmt::format("  ({} GEMMs, each bit-identical to the reference path; docs/cost.md):", en.gemms));
   s += energy_summary(en.total.per(en.samples), "per inference");
   line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12}{:>9}{:>7}{:>7}{:>7}", "layer", name_width, "array", "cycles", "energy nJ",
