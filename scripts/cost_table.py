@@ -12,14 +12,12 @@ energy per MAC, at 45 nm (and 7 nm), each against the e4m3 -> fp32 PE.
 """
 
 import argparse
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
+from doctools import DEFAULT_ACCSIM, accsim_report, replace_block  # noqa: E402
+
 PAPER_ACC, PAPER_PROD = "M7E4,bias=10,round=rtz,ftz", "M7E4,bias=12,round=rtz,ftz"
 # (label, multiplier, product or None (fused), accumulator)
 PES = [
@@ -31,19 +29,11 @@ PES = [
     ("M7E4 (paper's, M7E4 products)", "e4m3", PAPER_PROD, PAPER_ACC),
     ("int32", "int8", None, "int32"),
 ]
-BEGIN, END = "<!-- cost_table.py -->", "<!-- cost_table.py: end -->"
 
 
 def cost(accsim, mul, prod, acc, node):
-    with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "r.json")
-        cmd = [accsim, "cost", "--mul", mul, "--acc", acc, "--node", str(node), "--no-synth", "--report", report]
-        if prod:
-            cmd += ["--prod", prod]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
-        return json.load(open(report))
+    args = ["cost", "--mul", mul, "--acc", acc, "--node", str(node), "--no-synth"]
+    return accsim_report(accsim, args + (["--prod", prod] if prod else []))
 
 
 def table(accsim):
@@ -70,26 +60,15 @@ def table(accsim):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--accsim", default=os.path.join(REPO, "build", "release", "sim", "accsim"))
+    ap.add_argument("--accsim", default=DEFAULT_ACCSIM)
     ap.add_argument("--write", metavar="DOC")
     ap.add_argument("--check", metavar="DOC")
     args = ap.parse_args()
     body = table(args.accsim)
-    doc = args.write or args.check
-    if not doc:
+    if args.write or args.check:
+        replace_block(args.write or args.check, "cost_table.py", body, check=bool(args.check))
+    else:
         sys.stdout.write(body)
-        return
-    text = open(doc).read()
-    pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        sys.exit("%s: no %s ... %s block" % (doc, BEGIN, END))
-    new = pattern.sub(lambda m: BEGIN + "\n\n" + body + "\n" + END, text)
-    if args.check:
-        if new != text:
-            sys.exit("%s: the PE cost table is stale; run scripts/cost_table.py --write %s" % (doc, doc))
-        print("%s: the PE cost table is current" % doc)
-        return
-    open(doc, "w").write(new)
 
 
 if __name__ == "__main__":
