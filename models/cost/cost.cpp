@@ -80,9 +80,25 @@ struct PeUnits {
   int register_bits = 0;
 };
 
+// What rtl_ref implements (and its harness verifies): no fraction-less
+// formats, no `fn` specials with one exponent bit (docs/rtl.md).
+void check_rtl_supports(const num::Format& f) {
+  const auto* ff = std::get_if<num::FloatFormat>(&f);
+  if (ff == nullptr) return;
+  if (ff->man_bits == 0) {
+    throw CostError(canon(f), "rtl_ref's units need at least one mantissa bit (docs/rtl.md); no area or energy");
+  }
+  if (ff->specials == num::Specials::fn && ff->exp_bits == 1) {
+    throw CostError(canon(f), "rtl_ref has no 'fn' format with one exponent bit (docs/rtl.md); no area or energy");
+  }
+}
+
 PeUnits pe_units(const PeFormats& f) {
   const num::Format& a = f.multiplier;
   const num::Format& acc = f.accumulator;
+  check_rtl_supports(a);
+  check_rtl_supports(acc);
+  if (f.product) check_rtl_supports(*f.product);
   if (is_int(a) != is_int(acc) || (f.product && is_int(*f.product) != is_int(a))) {
     throw CostError(canon(a) + " x " + canon(acc),
                     "rtl_ref has integer PEs (integer operands, product and accumulator) and floating-point "

@@ -72,6 +72,7 @@ TEST(CostCli, BadInputIsOneLineAndExitCode2) {
       {{"cost", "--mul", "e4m3", "--acc", "fp32", "--array", "0x4"}, "--array"},
       {{"cost", "--mul", "e4m3", "--acc", "fp32", "--ibuf", "lots"}, "--ibuf"},
       {{"cost", "--mul", "int8", "--acc", "fp32"}, "int8 x fp32"},
+      {{"cost", "--mul", "M0E4", "--acc", "fp32"}, "M0E4: rtl_ref's units need at least one mantissa bit"},
       {{"cost", "--mul", "e4m3", "--acc", "M9E5", "--no-synth"}, "nearest synthesized: acc_fused e4m3 M10E5"},
       {{"cost", "--mul", "e4m3", "--acc", "fp32", "--report", "no/such/dir/r.json"}, "r.json"},
   };
