@@ -272,18 +272,22 @@ ACCSIM_INLINE typename Lanes<W>::I special_lanes(const Rounder& r, typename Lane
 template <Rounding Mode, int W>
 ACCSIM_INLINE typename Lanes<W>::U round_common(const Rounder& r, typename Lanes<W>::U u,
                                                 typename Lanes<W>::U a) {
-  using D = typename Lanes<W>::D;
   using U = typename Lanes<W>::U;
   static_assert(Mode == Rounding::rtz || Mode == Rounding::rne);
   if constexpr (Mode == Rounding::rtz) {
     return u & ~r.drop_mask;  // truncating the magnitude keeps the sign
   } else {
-    // As in round_lanes, without the subnormal floor (x is zero or normal):
-    // C = 2^(e + drop), built on the exponent field (make() keeps e + drop
-    // below double's top), and sign bits put back, which also keeps -0.
-    const D c = (D)((a & 0x7ff0000000000000ULL) + (static_cast<std::uint64_t>(r.drop) << 52));
-    const D rounded = ((D)(a) + c) - c;
-    return (U)(rounded) | (u ^ a);
+    // Nearest-even on the bit pattern (x is zero, which stays itself, or
+    // normal, so the grid's last place is bit `drop`): add half an ulp less one, plus
+    // the kept last bit (ties go to even), and truncate. A carry out of the
+    // fraction moves into the exponent exactly as the value moves into the
+    // next binade, and none reaches the sign: x <= max, which is on the grid.
+    // Integer lanes keep the dependency chain short (four one-cycle
+    // operations, where adding and subtracting 2^(e + drop) in the FPU took
+    // two three-cycle ones and three more to build and re-sign the constant).
+    (void)a;
+    const U lsb = (u >> r.drop) & 1;
+    return (u + (r.half - 1) + lsb) & ~r.drop_mask;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "models/reference/gemm.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -220,9 +221,9 @@ namespace {
 // Per-lane event tallies of one kind of rounding over a whole panel, summed
 // over its kVectors vectors (a mask lane is -1 when true, so subtracting
 // counts). One set per kind keeps the tallies in registers. Padding columns
-// (zero columns of the packed B) only ever hold +-0 products and sums, which
-// round exactly and raise no event, so they add to `exact` alone and drain
-// takes them out again.
+// (zero columns of the packed B) only ever hold +-0 products and sums of +-0
+// (2^emin in panel_kernel_common, plus +-0), which round exactly and raise
+// no event, so they add to `exact` alone and drain takes them out again.
 struct LaneTally {
   L4::I overflow{}, underflow{}, swamp{}, exact{};
   ACCSIM_INLINE void add(const fast::Rounded<4>& r) {
@@ -263,6 +264,7 @@ struct PanelJob {
   const FastPlan* rounders;
   double* chunk_sums;  // out: ceil(k / chunk) rows of kPanel chunk sums (one row: the results)
   LaneTally* tallies;  // out: [2]: product, accumulate
+  const double* init;  // kPanel starting values of panel_kernel_common's sums: +0, 2^emin in padding columns
 };
 
 // Merges the chunk sums of each column in order (chunk 0 first) into the
@@ -310,6 +312,50 @@ ACCSIM_INLINE bool any_special(const fast::Rounder& r, L4::U a) {
   } else {
     return any_lane<false>(fast::special_lanes<4>(r, a));
   }
+}
+
+// merge_chunks for nearest-even and toward-zero: fast::round_common where
+// no lane is special, round_lanes on the rest (as panel_kernel_common; the
+// exact test, since zero sums are common here: padding columns, and chunk
+// sums of zero products).
+template <Rounding Mode, fast::Ftz F, bool kAvx2>
+ACCSIM_INLINE void merge_chunks_common(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
+                                       LaneTally& tally) {
+  constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
+  L4::I exact{}, swamp{};
+  const auto step = [&](L4::D& running, const L4::D addend) __attribute__((always_inline)) {
+    const L4::U u = (L4::U)(running + addend), ua = u & kMagnitude;
+    if (any_special<kAvx2>(r, ua)) [[unlikely]] {
+      L4::I sw;
+      const fast::Rounded<4> m = fast::accumulate_lanes<Mode, 4, F>(r, running, addend, &sw);
+      tally.overflow -= m.overflow;
+      tally.underflow -= m.underflow;
+      exact -= m.exact;
+      swamp -= sw;
+      running = m.value;
+    } else {
+      // As panel_kernel_common's commit.
+      const L4::U bits = fast::round_common<Mode, 4>(r, u, ua);
+      const L4::I e = (L4::I)(bits == u);
+      exact -= e;
+      swamp -= (L4::I)(bits == (L4::U)(running)) & ~e;
+      running = (L4::D)(bits);
+    }
+  };
+  L4::D run0{}, run1{}, run2{}, run3{};
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const double* row = sums + c * kPanel;
+    step(run0, load(row));
+    step(run1, load(row + 4));
+    step(run2, load(row + 8));
+    step(run3, load(row + 12));
+  }
+  store(out, run0);
+  store(out + 4, run1);
+  store(out + 8, run2);
+  store(out + 12, run3);
+  tally.exact += exact;
+  tally.swamp += swamp;
 }
 
 // The general kernel: every rounding through round_lanes, branch-free.
@@ -369,14 +415,62 @@ ACCSIM_INLINE void panel_kernel(const PanelJob& job) {
   job.tallies[1] = acc_tally;
 }
 
-// The kernel for nearest-even and toward-zero (products, if rounded, too):
-// each vector takes fast::round_common, and only when some lane needs more
-// (fast::special_lanes: it would underflow or overflow) does it redo that
-// vector through round_lanes, exactly as the general kernel does. The
+// For the hot loop of panel_kernel_common, where every lane is a non-zero
+// normal no larger than the format's largest value once outside() is false
+// in every lane: fast::outside_normal_range, and fast::round_common on x's
+// bits u alone. Nearest-even lets the FPU round, as round_lanes does:
+// adding C = +-2^(e + drop), of x's sign, moves the format's last place onto
+// the double's last place, and subtracting C again is exact (a -0 would come
+// back as +0, hence the precondition); four operations where round_common's
+// integer rounding takes five. The constants are whole vectors in memory,
+// which the loop reads as memory operands (see its asm statement), leaving
+// the vector registers to the accumulators and tallies.
+template <Rounding Mode>
+struct alignas(32) HotRounder {
+  L4::U magnitude, range_offset, sign_exponent, exponent_step, keep;
+  L4::I range_limit;
+  explicit HotRounder(const fast::Rounder& r)
+      : magnitude(L4::U{} + ~(std::uint64_t{1} << 63)),
+        range_offset(L4::U{} + r.range_offset),
+        sign_exponent(L4::U{} + 0xfff0000000000000ULL),
+        exponent_step(L4::U{} + (static_cast<std::uint64_t>(r.drop) << 52)),
+        keep(L4::U{} + ~r.drop_mask),
+        range_limit(L4::I{} + r.range_limit) {}
+  ACCSIM_INLINE L4::I outside(L4::U u) const { return (L4::I)((u & magnitude) + range_offset) > range_limit; }
+  ACCSIM_INLINE L4::U round(L4::U u) const {
+    if constexpr (Mode == Rounding::rtz) {
+      return u & keep;
+    } else {
+      const L4::D c = (L4::D)((u & sign_exponent) + exponent_step);
+      return (L4::U)(((L4::D)(u) + c) - c);
+    }
+  }
+};
+
+// The kernel for nearest-even and toward-zero (products, if rounded, too).
+// Each k-step first tests its four sums with one range test per vector,
+// OR-ed into a single vptest: when every lane is a non-zero normal no larger
+// than the format's largest value, fast::round_normal rounds them, which is
+// exactly what round_lanes gives, without overflow or underflow. Otherwise
+// (a tiny or too large lane, or merely a zero sum, which the range test
+// cannot tell from a tiny one) the step leaves the inner loop: vectors with
+// a fast::special_lanes lane are redone through round_lanes, exactly as the
+// general kernel does, and the others (zeros only) take round_common. The
 // common path has no overflow or underflow to count, so those tallies live
 // in memory (job.tallies) and only the exact and swamp counts take
 // registers. Results and counts are the general kernel's; tests compare both
 // with the general path.
+//
+// Padding columns start from 2^emin (job.init) rather than +0, so that
+// their sums (2^emin plus zero products) never send a step out of the inner
+// loop; they stay exact and raise no event, and the caller clears them
+// before merging (see LaneTally). Rounded products (kHasProduct) take the
+// exact test, zeros included, since zero products are common.
+//
+// Everything else stays outside the inner loop too, so that its registers
+// belong to its own chains: with the fallback inside it, GCC kept the four
+// accumulators on the stack, and a store and a reload joined every step's
+// dependency chain.
 template <Rounding AccMode, fast::Ftz AccFtz, Rounding ProdMode, fast::Ftz ProdFtz, bool kHasProduct, bool kAvx2>
 ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
   const fast::Rounder acc_r = job.rounders->accumulate;
@@ -386,63 +480,152 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
   LaneTally& acc_tally = job.tallies[1];
   product_tally = LaneTally{};
   acc_tally = LaneTally{};
-  L4::I product_exact{}, acc_exact{}, acc_swamp{};
-  const auto step = [&](L4::D& acc, const L4::D p) __attribute__((always_inline)) {
-    L4::D addend = p;
-    bool special = false;
-    L4::I p_exact{};
+  L4::I product_exact{}, acc_exact{};
+  // Swamped or exact lanes, counted together ((bits == acc) | (bits == u)
+  // in the common path): swamp is this count less the exact one, since a
+  // swamped lane is inexact. One operation fewer than bits == acc & ~exact,
+  // which GCC turns into three.
+  L4::I acc_swamp_or_exact{};
+  HotRounder<AccMode> hot(acc_r);
+  // One vector of one step through round_lanes (the fallback).
+  const auto slow_step = [&](L4::D& acc, const L4::D p) __attribute__((always_inline)) {
+    L4::D pv = p;
+    if constexpr (kHasProduct) {
+      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
+      pv = pr.value;
+      product_tally.overflow -= pr.overflow;
+      product_tally.underflow -= pr.underflow;
+      product_exact -= pr.exact;
+    }
+    L4::I swamp;
+    const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc, pv, &swamp);
+    acc_tally.overflow -= s.overflow;
+    acc_tally.underflow -= s.underflow;
+    acc_exact -= s.exact;
+    acc_swamp_or_exact -= swamp | s.exact;
+    acc = s.value;
+  };
+  // slow_step with its overflow and underflow tallies in registers, for the
+  // first step of every chunk (slow_step's go to memory, which would put a
+  // store and a reload between one vector's tally and the next).
+  L4::I first_prod_over{}, first_prod_under{}, first_acc_over{}, first_acc_under{};
+  const auto first_step = [&](L4::D& acc, const L4::D p) __attribute__((always_inline)) {
+    L4::D pv = p;
+    if constexpr (kHasProduct) {
+      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
+      pv = pr.value;
+      first_prod_over -= pr.overflow;
+      first_prod_under -= pr.underflow;
+      product_exact -= pr.exact;
+    }
+    L4::I swamp;
+    const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc, pv, &swamp);
+    first_acc_over -= s.overflow;
+    first_acc_under -= s.underflow;
+    acc_exact -= s.exact;
+    acc_swamp_or_exact -= swamp | s.exact;
+    acc = s.value;
+  };
+  // The common path's product, rounded in place (when products are
+  // rounded); sets `exact` and returns whether some lane is special (exact
+  // test: zeros are not).
+  const auto round_product = [&](L4::D& p, L4::I& exact) __attribute__((always_inline)) {
     if constexpr (kHasProduct) {
       const L4::U pu = (L4::U)(p), pa = pu & kMagnitude;
       const L4::U p_bits = fast::round_common<ProdMode, 4>(prod_r, pu, pa);
-      special = any_special<kAvx2>(prod_r, pa);
-      p_exact = (L4::I)(p_bits == pu);
-      addend = (L4::D)(p_bits);
-    }
-    // Exact, and for these modes the FPU's +0 for an exact zero sum is the
-    // format's too (as in accumulate_lanes).
-    const L4::D sum = acc + addend;
-    const L4::U u = (L4::U)(sum), ua = u & kMagnitude;
-    const L4::U bits = fast::round_common<AccMode, 4>(acc_r, u, ua);
-    special |= any_special<kAvx2>(acc_r, ua);
-    if (special) [[unlikely]] {
-      L4::D pv = p;
-      if constexpr (kHasProduct) {
-        const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, ProdFtz>(prod_r, p);
-        pv = pr.value;
-        product_tally.overflow -= pr.overflow;
-        product_tally.underflow -= pr.underflow;
-        product_exact -= pr.exact;
-      }
-      L4::I swamp;
-      const fast::Rounded<4> s = fast::accumulate_lanes<AccMode, 4, AccFtz>(acc_r, acc, pv, &swamp);
-      acc_tally.overflow -= s.overflow;
-      acc_tally.underflow -= s.underflow;
-      acc_exact -= s.exact;
-      acc_swamp -= swamp;
-      acc = s.value;
+      exact = (L4::I)(p_bits == pu);
+      p = (L4::D)(p_bits);
+      return any_special<kAvx2>(prod_r, pa);
     } else {
-      product_exact -= p_exact;
-      acc_exact -= (L4::I)(bits == u);
-      acc_swamp -= (addend != 0.0) & (L4::I)(bits == (L4::U)(acc));
-      acc = (L4::D)(bits);
+      (void)p;
+      (void)exact;
+      return false;
     }
   };
+  // Commits one vector's rounded sum `bits` of acc + addend = u. Swamped:
+  // the accumulator kept its bits though the sum differs from them. (The
+  // sum is exact, so with a non-zero addend it differs from acc and a kept
+  // accumulator is inexact; with a zero addend it is acc itself, or +0
+  // from -0 + +0, which does not keep -0: either way no swamp, as
+  // accumulate_lanes has it.)
+  const auto commit = [&](L4::D& acc, const L4::I addend_exact, const L4::U u, const L4::U bits)
+                          __attribute__((always_inline)) {
+    if constexpr (kHasProduct) product_exact -= addend_exact;
+    const L4::I exact = (L4::I)(bits == u);
+    acc_exact -= exact;
+    acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
+    acc = (L4::D)(bits);
+  };
+  const L4::D init0 = load(job.init), init1 = load(job.init + 4), init2 = load(job.init + 8),
+              init3 = load(job.init + 12);
   double* const sums = job.chunk_sums;
   std::size_t chunks = 0;
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
     const std::size_t c1 = std::min(job.k, c0 + job.chunk);
-    L4::D acc0{}, acc1{}, acc2{}, acc3{};  // named: see panel_kernel
-    for (std::size_t kk = c0; kk < c1; ++kk) {
-      // Broadcast by initializer: adding to a zero vector would turn -0 into +0
-      // (and a -0 operand's products into +0).
+    L4::D acc0 = init0, acc1 = init1, acc2 = init2, acc3 = init3;  // named: see panel_kernel
+    // The first step takes round_lanes, branch-free: its sum is a lone
+    // product, tiny often enough (an underflow in about half the first
+    // steps of the benchmark's chunks) that the range test would mispredict.
+    {
+      const double av = job.a_row[c0];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + c0 * kPanel;
+      first_step(acc0, a * load(brow));
+      first_step(acc1, a * load(brow + 4));
+      first_step(acc2, a * load(brow + 8));
+      first_step(acc3, a * load(brow + 12));
+    }
+    std::size_t kk = c0 + 1;
+    for (;;) {
+      for (; kk < c1; ++kk) {
+        // Broadcast by initializer: adding to a zero vector would turn -0 into +0
+        // (and a -0 operand's products into +0).
+        const double av = job.a_row[kk];
+        const L4::D a = {av, av, av, av};
+        const double* brow = job.panel + kk * kPanel;
+        // Products are exact: the plan checked their span.
+        L4::D p0 = a * load(brow), p1 = a * load(brow + 4), p2 = a * load(brow + 8), p3 = a * load(brow + 12);
+        L4::I e0{}, e1{}, e2{}, e3{};
+        bool special = false;
+        if constexpr (kHasProduct) {
+          special = round_product(p0, e0) | round_product(p1, e1) | round_product(p2, e2) | round_product(p3, e3);
+        }
+        // Exact, and for these modes the FPU's +0 for an exact zero sum is the
+        // format's too (as in accumulate_lanes).
+        const L4::U u0 = (L4::U)(acc0 + p0), u1 = (L4::U)(acc1 + p1), u2 = (L4::U)(acc2 + p2),
+                    u3 = (L4::U)(acc3 + p3);
+        // Constants from memory: with 16 vector registers, GCC would
+        // otherwise keep them and spill the accumulators or tallies.
+        asm volatile("" : "+m"(hot));
+        const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
+        if (special || any_lane<kAvx2>(outside)) [[unlikely]] break;
+        commit(acc0, e0, u0, hot.round(u0));
+        commit(acc1, e1, u1, hot.round(u1));
+        commit(acc2, e2, u2, hot.round(u2));
+        commit(acc3, e3, u3, hot.round(u3));
+      }
+      if (kk == c1) break;
+      // Step kk has a lane outside the normal range: each vector with a
+      // special lane the general way, the others (zero sums) by round_common.
       const double av = job.a_row[kk];
       const L4::D a = {av, av, av, av};
       const double* brow = job.panel + kk * kPanel;
-      // Products are exact: the plan checked their span.
-      step(acc0, a * load(brow));
-      step(acc1, a * load(brow + 4));
-      step(acc2, a * load(brow + 8));
-      step(acc3, a * load(brow + 12));
+      const auto vector_step = [&](L4::D& acc, const L4::D p) __attribute__((always_inline)) {
+        L4::D addend = p;
+        L4::I exact{};
+        const bool special = round_product(addend, exact);
+        const L4::U u = (L4::U)(acc + addend), ua = u & kMagnitude;
+        if (special || any_special<kAvx2>(acc_r, ua)) {
+          slow_step(acc, p);
+        } else {
+          commit(acc, exact, u, fast::round_common<AccMode, 4>(acc_r, u, ua));
+        }
+      };
+      vector_step(acc0, a * load(brow));
+      vector_step(acc1, a * load(brow + 4));
+      vector_step(acc2, a * load(brow + 8));
+      vector_step(acc3, a * load(brow + 12));
+      ++kk;
     }
     double* out = sums + chunks * kPanel;
     store(out, acc0);
@@ -450,9 +633,13 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
     store(out + 8, acc2);
     store(out + 12, acc3);
   }
+  product_tally.overflow += first_prod_over;
+  product_tally.underflow += first_prod_under;
+  acc_tally.overflow += first_acc_over;
+  acc_tally.underflow += first_acc_under;
   product_tally.exact = product_exact;
   acc_tally.exact = acc_exact;
-  acc_tally.swamp = acc_swamp;
+  acc_tally.swamp = acc_swamp_or_exact - acc_exact;
 }
 
 using PanelFn = void (*)(const PanelJob&);
@@ -478,14 +665,23 @@ void panel_baseline(const PanelJob& job) {
 }
 
 using MergeFn = void (*)(const fast::Rounder&, const double*, std::size_t, double*, LaneTally&);
+template <Rounding Mode, fast::Ftz F, bool kAvx2>
+ACCSIM_INLINE void merge_any(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
+                             LaneTally& tally) {
+  if constexpr (kCommonMode<Mode>) {
+    merge_chunks_common<Mode, F, kAvx2>(r, sums, chunks, out, tally);
+  } else {
+    merge_chunks<Mode, F>(r, sums, chunks, out, tally);
+  }
+}
 template <Rounding Mode, fast::Ftz F>
 __attribute__((target("avx2"))) void merge_avx2(const fast::Rounder& r, const double* sums, std::size_t chunks,
                                                double* out, LaneTally& tally) {
-  merge_chunks<Mode, F>(r, sums, chunks, out, tally);
+  merge_any<Mode, F, true>(r, sums, chunks, out, tally);
 }
 template <Rounding Mode, fast::Ftz F>
 void merge_baseline(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out, LaneTally& tally) {
-  merge_chunks<Mode, F>(r, sums, chunks, out, tally);
+  merge_any<Mode, F, false>(r, sums, chunks, out, tally);
 }
 MergeFn select_merge(const fast::Rounder& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
@@ -555,13 +751,24 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
     const MergeFn merge = rounders->merge ? select_merge(*rounders->merge) : nullptr;
     const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));
     std::vector<ElementCounts> task_counts(m * panels);
+    // Starting sums of panel_kernel_common: +0, and 2^emin in the padding
+    // columns of the last panel.
+    double zeros[kPanel] = {}, padded_init[kPanel] = {};
+    for (std::size_t j = n % kPanel; n % kPanel != 0 && j < kPanel; ++j) {
+      padded_init[j] = std::bit_cast<double>(rounders->accumulate.min_normal_bits);
+    }
     parallel_for(m * panels, config.threads, [&](std::size_t task) {
       const std::size_t i = task / panels, p = task % panels;
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
       LaneTally tallies[3];
       thread_local std::vector<double> chunk_sums;
       if (chunk_sums.size() < chunks * kPanel) chunk_sums.resize(chunks * kPanel);
-      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, chunk_sums.data(), tallies});
+      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, chunk_sums.data(), tallies,
+                      cols == kPanel ? zeros : padded_init});
+      // Padding columns: +0 for the merge, whatever the kernel left there.
+      for (std::size_t c = 0; cols < kPanel && c < chunks; ++c) {
+        std::fill(chunk_sums.data() + c * kPanel + cols, chunk_sums.data() + (c + 1) * kPanel, 0.0);
+      }
       double merged[kPanel];
       if (merge) merge(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2]);
       const double* out = merge ? merged : chunk_sums.data();
