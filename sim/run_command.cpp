@@ -22,6 +22,7 @@
 #include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
+#include "sim/network/digest.hpp"
 #include "sim/network/evaluate.hpp"
 #include "sim/network/layer_config.hpp"
 #include "sim/network/trace.hpp"
@@ -329,6 +330,7 @@ ordered_json report(const Run& r) {
   j["command"] = "run";
   j["trace"] = {{"path", t.dir.string()},
                 {"name", t.name},
+                {"hash", net::trace_content_hash(t)},
                 {"model", t.model_path.string()},
                 {"framework", t.framework},
                 {"samples", e.samples},
