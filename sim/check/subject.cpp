@@ -303,6 +303,9 @@ Unit point_unit(const Source& s) {
   if (status != "ok" && status != "failed") s.fail(fmt::format("field 'status' is '{}', not ok or failed", status));
   u.ok = status == "ok";
   if (s.has("trace.hash")) u.identity.emplace_back("trace hash", s.text(s.at("trace.hash"), "trace.hash"));
+  if (root.contains("samples") && root["samples"].is_number_unsigned()) {
+    u.identity.emplace_back("samples", std::to_string(root["samples"].get<std::uint64_t>()));
+  }
   if (!u.ok) {
     u.error = root.contains("error") && root["error"].is_string() ? one_line(root["error"].get<std::string>()) : "";
     return u;

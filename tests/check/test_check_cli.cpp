@@ -189,6 +189,10 @@ TEST(CheckCli, SweepFoldersMatchPointsByConfiguration) {
 
   write_points(dir / "other", {sweep_point("a", "M7E4", 0.90, "traces/tiny", "sha256:bb")});
   expect_one_line_error(run_accsim({"check", "other", "--baseline", "base"}, dir.path()), "trace hash (point a) differs");
+  json more_samples = sweep_point("a", "M7E4", 0.90, "traces/tiny");
+  more_samples["samples"] = 200;
+  write_points(dir / "other", {more_samples});
+  expect_one_line_error(run_accsim({"check", "other", "--baseline", "base"}, dir.path()), "samples (point a) differs");
   write_bytes(dir / "other" / "points.jsonl", sweep_point("a", "M7E4", 0.9).dump() + "\n{\"status\": \"o");
   expect_one_line_error(run_accsim({"check", "other", "--baseline", "base"}, dir.path()), "points.jsonl:2: not valid JSON");
   std::filesystem::create_directories(dir / "empty");

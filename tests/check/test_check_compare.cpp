@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "models/numerics/identity.hpp"
 #include "sim/check/compare.hpp"
 #include "sim/check/junit.hpp"
 #include "sim/check/rules.hpp"
@@ -155,6 +156,44 @@ TEST(CheckCompare, IncomparableInputsAreRefused) {
   cur = run_report();
   cur["numerics_identity"] = "accsim-numerics-2";
   EXPECT_THROW((void)checks(run_report(), cur), InputError);
+}
+
+json gemm_report() {
+  return json::parse(R"({
+    "accsim_version": "0.1.0", "command": "gemm", "command_line": ["accsim", "gemm"],
+    "numerics_identity": "accsim-numerics-1",
+    "inputs": {"a": {"path": "A.npy", "hash": "sha256:a1"}, "b": {"path": "B.npy", "hash": "sha256:b1"}},
+    "events": {
+      "product": {"ops": 2000, "overflow": 0, "underflow": 20, "swamp": 0, "inexact": 0, "invalid": 0},
+      "accumulate": {"ops": 1000, "overflow": 0, "underflow": 5, "swamp": 10, "inexact": 0, "invalid": 0},
+      "merge": {"ops": 0, "overflow": 0, "underflow": 0, "swamp": 0, "inexact": 0, "invalid": 0}},
+    "error": {"vs_quantized": {"snr_db": "inf"}, "vs_original": {"snr_db": 30.0}},
+    "cycle": {"cycles": 7000}
+  })");
+}
+
+TEST(CheckCompare, GemmRatesFromEventCountsAndSnr) {
+  const auto same = checks(gemm_report(), gemm_report());
+  EXPECT_EQ(failures(same), 0u);
+  EXPECT_EQ(find(same, "gemm", "swamp").baseline_text, "1%");             // 10 of 1000 additions
+  EXPECT_EQ(find(same, "gemm", "product_underflow").baseline_text, "1%");  // 20 of 2000 products
+  json cur = gemm_report();
+  cur["events"]["accumulate"]["swamp"] = 11;  // +0.1 points
+  EXPECT_FALSE(find(checks(gemm_report(), cur), "gemm", "swamp").passed);
+  cur = gemm_report();
+  cur["error"]["vs_quantized"]["snr_db"] = 200.0;  // was exact
+  EXPECT_FALSE(find(checks(gemm_report(), cur), "vs_quantized", "snr").passed);
+  cur["error"]["vs_original"]["snr_db"] = 29.95;  // -0.05 dB
+  EXPECT_TRUE(find(checks(gemm_report(), cur), "vs_original", "snr").passed);
+  cur["error"]["vs_original"]["snr_db"] = 29.8;
+  EXPECT_FALSE(find(checks(gemm_report(), cur), "vs_original", "snr").passed);
+  cur = gemm_report();
+  cur["inputs"]["b"]["hash"] = "sha256:b2";
+  EXPECT_THROW((void)checks(gemm_report(), cur), InputError);
+}
+
+TEST(CheckCompare, NumericsIdentityNamesItsVersion) {
+  EXPECT_EQ(std::string(num::kNumericsIdentity), "accsim-numerics-" + std::to_string(num::kNumericsVersion));
 }
 
 TEST(CheckLoad, BadReportsAreInputErrors) {
