@@ -108,6 +108,8 @@ json parse_json(const std::string& text, const std::string& name, std::string_vi
   } catch (const json::parse_error& e) {
     throw InputError(name, fmt::format("not valid JSON{} (at byte {}): is it {}?",
                                        e.byte >= text.size() ? ", it ends early" : "", e.byte, what));
+  } catch (const json::exception& e) {  // a number beyond double's range (1e999)
+    throw InputError(name, fmt::format("not usable JSON: {}", one_line(e.what())));
   }
 }
 
@@ -148,7 +150,9 @@ Unit run_unit(const Source& s) {
   Unit u;
   u.label = s.has("trace.name") ? s.text(s.at("trace.name"), "trace.name") : "run";
   u.identity.emplace_back("trace hash", s.text(s.at("trace.hash"), "trace.hash"));
-  u.identity.emplace_back("samples", std::to_string(static_cast<long long>(*s.number(s.at("trace.samples"), "trace.samples"))));
+  const json& samples = s.at("trace.samples");
+  if (!samples.is_number_unsigned()) s.fail("field 'trace.samples' is not a sample count");
+  u.identity.emplace_back("samples", std::to_string(samples.get<std::uint64_t>()));
   const char* top1 = "accuracy.lowbit.top1";
   const char* agreement = "accuracy.lowbit.agreement_with_fp32";
   const char* fp32 = "accuracy.fp32.top1";

@@ -2,6 +2,7 @@
 // (the values in them are inputs chosen to sit on either side of a
 // tolerance, not outputs of accsim).
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -224,6 +225,36 @@ TEST(CheckLoad, BadReportsAreInputErrors) {
   j = run_report();
   j["energy"]["per_inference"]["total_pj"] = -1.0;
   bad(j.dump(), "negative");
+  j = run_report();
+  j["trace"]["samples"] = 1e30;
+  bad(j.dump(), "not a sample count");
+  bad(R"({"command": "run", "accsim_version": "0.1.0", "numerics_identity": "x", "command_line": [],
+          "trace": {"hash": "h", "samples": 1}, "accuracy": {"lowbit": {"top1": 1e999}}})",
+      "number overflow");
+}
+
+// Whatever a report file holds, loading it either works or is an InputError
+// (one line, exit 2): truncations everywhere and seeded byte changes.
+TEST(CheckLoad, DamagedReportsAreInputErrorsNeverCrashes) {
+  const std::string good = run_report().dump();
+  std::vector<std::string> damaged;
+  for (std::size_t n = 0; n < good.size(); n += 3) damaged.push_back(good.substr(0, n));
+  std::uint64_t state = 12345;
+  const std::string replacements = "0-9e.\"{}[],:nul \x01\xff";
+  for (int i = 0; i < 2000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::string d = good;
+    d[(state >> 33) % d.size()] = replacements[(state >> 17) % replacements.size()];
+    damaged.push_back(d);
+  }
+  for (const std::string& d : damaged) {
+    try {
+      (void)parse_report(d, "r.json");
+    } catch (const InputError&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what() << " on: " << d;
+    }
+  }
 }
 
 TEST(CheckRules, TolerancesMustBeNumbersAtLeastZero) {
