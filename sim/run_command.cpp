@@ -538,19 +538,10 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
 
 int run_run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   const bool progress = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-  try {
-    return run_or_throw(options, out, progress);
-  } catch (const InputError& e) {
-    if (progress) std::cerr << "\r\033[K";
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitInternal;
-  } catch (const std::exception& e) {
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitInternal;
-  }
+  return guarded(err, [&] { return run_or_throw(options, out, progress); },
+                 [&] {
+                   if (progress) std::cerr << "\r\033[K";
+                 });
 }
 
 int run_run(const RunOptions& options) { return run_run(options, std::cout, std::cerr); }
