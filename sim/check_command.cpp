@@ -11,7 +11,6 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <new>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -343,19 +342,15 @@ CLI::App* setup_check(CLI::App& parent, CheckOptions& o) {
 }
 
 int run_check(const CheckOptions& options, std::ostream& out, std::ostream& err) {
-  try {
-    return check_or_throw(options, out);
-  } catch (const InputError& e) {
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    // Not 1: that would read as "regression" to a CI job.
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  }
+  bool finished = false;
+  const int code = guarded(err, [&] {
+    const int verdict = check_or_throw(options, out);
+    finished = true;
+    return verdict;
+  });
+  // Exit code 1 means "regressed" to a CI job: anything that stopped the
+  // comparison (an internal error, out of memory) gave no verdict, so it is 2.
+  return finished ? code : kExitUsage;
 }
 
 int run_check(const CheckOptions& options) { return run_check(options, std::cout, std::cerr); }
