@@ -157,7 +157,7 @@ bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
   auto sr = [](const std::optional<num::Format>& f) { return f && stochastic(*f); };
   if (sr(c.product) || sr(c.accumulator) || sr(c.order.merge_format)) return false;
   auto lanes_used = [](std::size_t cols) { return static_cast<double>(cols) / static_cast<double>((cols + 15) / 16 * 16); };
-  return lanes_used(m) > lanes_used(n);
+  return lanes_used(m) >= lanes_used(n);
 }
 
 }  // namespace
