@@ -22,6 +22,7 @@
 #include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
+#include "sim/network/digest.hpp"
 #include "sim/network/evaluate.hpp"
 #include "sim/network/layer_config.hpp"
 #include "sim/network/trace.hpp"
@@ -334,6 +335,7 @@ ordered_json report(const Run& r) {
   j["command"] = "run";
   j["trace"] = {{"path", t.dir.string()},
                 {"name", t.name},
+                {"hash", net::trace_content_hash(t)},
                 {"model", t.model_path.string()},
                 {"framework", t.framework},
                 {"samples", e.samples},
@@ -562,19 +564,10 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
 
 int run_run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   const bool progress = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-  try {
-    return run_or_throw(options, out, progress);
-  } catch (const InputError& e) {
-    if (progress) std::cerr << "\r\033[K";
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitInternal;
-  } catch (const std::exception& e) {
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitInternal;
-  }
+  return guarded(err, [&] { return run_or_throw(options, out, progress); },
+                 [&] {
+                   if (progress) std::cerr << "\r\033[K";
+                 });
 }
 
 int run_run(const RunOptions& options) { return run_run(options, std::cout, std::cerr); }
