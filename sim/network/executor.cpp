@@ -233,6 +233,13 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     auto p = std::make_unique<Prepared>();
     const std::vector<float>* a = constant(node.inputs[0]);
     const std::vector<float>* b = constant(node.inputs[1]);
+    if (node.op == Op::MatMul && node.gemm.groups > 1) {
+      // Batched (attention): operands rounded per sample, see run_batched_matmul.
+      p->a_is_weight = a != nullptr;
+      p->b_is_weight = b != nullptr;
+      prepared_.push_back(std::move(p));
+      continue;
+    }
     if (node.op == Op::Conv) {
       p->a_is_weight = true;  // W, whether constant or not
     } else {
@@ -349,6 +356,75 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
 }
 
+// Rows [r0, r0 + rows) of an operand rounded as one tensor, as a [rows x
+// cols] operand of its own with `axis`: the scale is the tensor's (or the
+// rows' own, for a per-row scaled operand).
+QuantizedOperand operand_slice(const QuantizedOperand& whole, std::size_t offset, std::size_t rows, std::size_t cols,
+                               ScaleAxis axis) {
+  QuantizedOperand s;
+  s.rows = rows;
+  s.cols = cols;
+  s.axis = axis;
+  const auto begin = static_cast<std::ptrdiff_t>(offset), end = static_cast<std::ptrdiff_t>(offset + rows * cols);
+  s.bits.assign(whole.bits.begin() + begin, whole.bits.begin() + end);
+  s.values.assign(whole.values.begin() + begin, whole.values.begin() + end);
+  if (whole.scale.size() == 1) {
+    s.scale = whole.scale;
+  } else {
+    const std::size_t r0 = offset / whole.cols;
+    s.scale.assign(whole.scale.begin() + static_cast<std::ptrdiff_t>(r0),
+                   whole.scale.begin() + static_cast<std::ptrdiff_t>(r0 + rows));
+  }
+  return s;
+}
+
+// A batched MatMul ([..., M, K] x [..., K, N], attention's Q·Kᵀ and
+// softmax·V): one GEMM per batch matrix. Each operand is rounded into the
+// multiplier format once, as a whole tensor with one scale (the layer's
+// scaling; per-channel scaling applies only to a constant operand, per row
+// of A or per column of each matrix of B), so every head's products use
+// the same scale, as one quantizer in front of the array would.
+void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmetic& arith, const Network& net,
+                        const float* a, const float* b, bool a_is_weight, bool b_is_weight, float* out,
+                        std::vector<double>& scratch, LayerStats* st, const Executor::GemmEngine& engine) {
+  const GemmShape& g = node.gemm;
+  const auto m = static_cast<std::size_t>(g.m), k = static_cast<std::size_t>(g.k), n = static_cast<std::size_t>(g.n);
+  const auto a_count = static_cast<std::size_t>(element_count(net.values[*node.inputs[0]].shape));
+  const auto b_count = static_cast<std::size_t>(element_count(net.values[*node.inputs[1]].shape));
+  const bool reference = arith.engine == Engine::reference;
+  QuantizedOperand qa, qb;
+  std::vector<QuantizedOperand> qb_mats;  // B per matrix, when its columns carry their own scales
+  const num::Format& mul = arith.config.multiplier;
+  const Scaling scaling = arith.config.scaling;
+  const bool b_per_matrix = reference && b_is_weight && scaling == Scaling::channel;
+  if (reference) {
+    qa = quantize_runtime(a, a_count / k, k, mul, scaling, a_is_weight, ScaleAxis::rows, 1);
+    if (st) st->quantize += qa.events;
+    if (b_per_matrix) {
+      for (std::size_t i = 0; i < b_count / (k * n); ++i) {
+        qb_mats.push_back(quantize_runtime(b + i * k * n, k, n, mul, scaling, true, ScaleAxis::cols, 2));
+        if (st) st->quantize += qb_mats.back().events;
+      }
+    } else {
+      qb = quantize_runtime(b, b_count / n, n, mul, scaling, false, ScaleAxis::rows, 2);
+      if (st) st->quantize += qb.events;
+    }
+  }
+  for (std::size_t grp = 0; grp < static_cast<std::size_t>(g.groups); ++grp) {
+    const std::size_t a_off = static_cast<std::size_t>(node.batch_a[grp]) * m * k;
+    const std::size_t b_mat = static_cast<std::size_t>(node.batch_b[grp]);
+    GemmCall call{layer, arith, m, k, n, a + a_off, b + b_mat * k * n};
+    QuantizedOperand qa_g, qb_g;
+    if (reference) {
+      qa_g = operand_slice(qa, a_off, m, k, ScaleAxis::rows);
+      qb_g = b_per_matrix ? qb_mats[b_mat] : operand_slice(qb, b_mat * k * n, k, n, ScaleAxis::cols);
+      call.qa = &qa_g;
+      call.qb = &qb_g;
+    }
+    run_gemm(call, out + grp * m * n, scratch, st, engine);
+  }
+}
+
 }  // namespace
 
 std::span<const float> Executor::run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats,
@@ -441,6 +517,9 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           for (std::size_t j = 0; j < n; ++j) out[ch * n + j] += bias[ch];
         }
       }
+    } else if (node.op == Op::MatMul && g.groups > 1) {
+      run_batched_matmul(node, layer, arith, net_, ws.inputs[0], ws.inputs[1], prep.a_is_weight, prep.b_is_weight,
+                         out.data(), ws.d_c, st, ws.engine);
     } else {  // Gemm, MatMul
       const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
       const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
