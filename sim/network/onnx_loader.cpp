@@ -604,6 +604,7 @@ class Loader {
       }
       int_out = to != nullptr && detail::cast_target_is_integer(to->i());
     }
+    if (int_out && any_int && fold_int_vector(*op, proto, inputs, output, ctx)) return;
     if (int_out && any_int && !int_capable(*op)) {
       ctx.fail(fmt::format("{} of integer tensors is not supported (accsim folds integer shape arithmetic with "
                            "Add, Sub, Mul, Neg, Equal, Where, Cast, Concat, Gather, Slice, Unsqueeze, Squeeze, "
@@ -661,6 +662,54 @@ class Loader {
     symbols_[output] = Symbol{Symbol::Kind::value, out, nullptr, {}};
   }
 
+  // Slice and Concat of 1-D integer tensors (shape vectors), computed here
+  // in integers: exporters slice shapes down to nothing ("x.flatten(1)"
+  // slices Shape(x)[0:0] and concatenates -1), and the float executor has no
+  // empty tensors. Returns false for anything else.
+  bool fold_int_vector(Op op, const onnx::NodeProto& proto, std::span<const InputRef> inputs,
+                       const std::string& output, const Context& ctx) {
+    auto vector_input = [&](std::size_t i) -> const IntTensor* {
+      if (i >= inputs.size() || !inputs[i].present || inputs[i].int64 == nullptr) return nullptr;
+      return inputs[i].int64->shape.size() == 1 ? inputs[i].int64 : nullptr;
+    };
+    Decoded d;
+    d.is_int64 = true;
+    if (op == Op::Concat) {
+      const detail::AttrReader attrs(proto, ctx, {"axis"});
+      const auto axis = attrs.get_int("axis");
+      if (!axis || (*axis != 0 && *axis != -1)) return false;
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const IntTensor* t = vector_input(i);
+        if (t == nullptr) return false;
+        d.ints.insert(d.ints.end(), t->data.begin(), t->data.end());
+      }
+    } else if (op == Op::Slice && net_.opset >= 10) {
+      const IntTensor* data = vector_input(0);
+      const IntTensor* starts = vector_input(1);
+      const IntTensor* ends = vector_input(2);
+      const IntTensor* axes = vector_input(3);
+      const IntTensor* steps = vector_input(4);
+      if (data == nullptr || starts == nullptr || ends == nullptr || starts->data.size() != 1 ||
+          ends->data.size() != 1 || (axes && (axes->data.size() != 1 || (axes->data[0] != 0 && axes->data[0] != -1))) ||
+          (steps && steps->data.size() != 1) || (inputs.size() > 3 && inputs[3].present && !axes) ||
+          (inputs.size() > 4 && inputs[4].present && !steps) || inputs.size() > 5) {
+        return false;
+      }
+      (void)detail::AttrReader(proto, ctx, {});
+      const std::int64_t step = steps ? steps->data[0] : 1;
+      if (step == 0) ctx.fail("a step is 0");
+      std::int64_t first = 0;
+      const auto len = static_cast<std::int64_t>(data->data.size());
+      const std::int64_t count = detail::slice_axis(len, starts->data[0], ends->data[0], step, &first);
+      for (std::int64_t i = 0; i < count; ++i) d.ints.push_back(data->data[static_cast<std::size_t>(first + i * step)]);
+    } else {
+      return false;
+    }
+    d.shape = {static_cast<std::int64_t>(d.ints.size())};
+    define(output, std::move(d));
+    return true;
+  }
+
   static bool int_capable(Op op) {
     switch (op) {
       case Op::Add: case Op::Sub: case Op::Mul: case Op::Neg: case Op::Equal: case Op::Where: case Op::Cast:
@@ -675,6 +724,7 @@ class Loader {
   // An integer constant as a float constant value, for the float builders
   // and kernels: exact while every value has at most 24 significant bits.
   ValueId int_as_float(const IntTensor& t, const Context& ctx, const std::string& name) {
+    if (t.data.empty()) ctx.fail(fmt::format("integer input '{}' is empty; empty tensors are not supported here", name));
     std::vector<float> data;
     data.reserve(t.data.size());
     for (std::int64_t v : t.data) {
@@ -698,7 +748,6 @@ class Loader {
     Decoded d;
     d.is_int64 = true;
     for (std::int64_t i = start; i < end; ++i) d.ints.push_back(shape[static_cast<std::size_t>(i)]);
-    if (d.ints.empty()) ctx.fail("the shape slice is empty; empty tensors are not supported");
     d.shape = {static_cast<std::int64_t>(d.ints.size())};
     define(output, std::move(d));
   }

@@ -82,6 +82,11 @@ struct BuiltNode {
 [[nodiscard]] BuiltNode build_slice_part(const Network& net, ValueId x, std::int64_t axis, std::int64_t start,
                                          std::int64_t length);
 
+// One axis of a Slice, clamped as ONNX specifies: sets *first and returns
+// the number of elements (0: empty). `step` is not 0.
+[[nodiscard]] std::int64_t slice_axis(std::int64_t len, std::int64_t start, std::int64_t end, std::int64_t step,
+                                      std::int64_t* first);
+
 // Cast's `to`: the types accsim computes with (FLOAT, DOUBLE, FLOAT16: the
 // float32 executor; INT64, INT32, BOOL: shape arithmetic folded at load time).
 [[nodiscard]] bool cast_target_supported(std::int64_t to);

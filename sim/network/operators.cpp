@@ -650,6 +650,8 @@ BuiltNode build_gather(const AttrReader& attrs, Inputs in, const Network& net, c
   return b;
 }
 
+}  // namespace
+
 // ONNX's clamping of one Slice range: start and end in [0, len] (positive
 // step) or [-1, len - 1] (negative step); returns the output length.
 std::int64_t slice_axis(std::int64_t len, std::int64_t start, std::int64_t end, std::int64_t step, std::int64_t* first) {
@@ -669,6 +671,8 @@ std::int64_t slice_axis(std::int64_t len, std::int64_t start, std::int64_t end, 
   *first = start;
   return start > end ? (start - end + (-step) - 1) / (-step) : 0;
 }
+
+namespace {
 
 BuiltNode build_slice(const AttrReader& attrs, Inputs in, const Network& net, std::int64_t opset,
                       const Context& ctx) {
