@@ -132,7 +132,7 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, cons
   e.costed.assign(n_layers, false);
   e.dram_read_bytes.assign(n_layers, 0.0);
   const EnergyMeter meter(o.node);
-  std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace();
+  std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace(/*keep_layer_outputs=*/false);
   ws->engine = [&](std::size_t layer, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
                    const ref::GemmConfig& c) {
     ref::GemmResult want = ref::accumulate_products(a, b, c);

@@ -47,7 +47,7 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
   auto worker = [&](unsigned t) {
     try {
       auto ws_fp32 = fp32.make_workspace();
-      auto ws_lowbit = lowbit.make_workspace();
+      auto ws_lowbit = lowbit.make_workspace(/*keep_layer_outputs=*/false);
       std::vector<std::vector<float>> fp32_layers(layers);
       for (std::size_t i = next++; i < n && !failed; i = next++) {
         const std::span<const float> input(trace.inputs.data() + i * trace.sample_size, trace.sample_size);

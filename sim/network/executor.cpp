@@ -223,6 +223,44 @@ struct Executor::Prepared {
 Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     : net_(net), arithmetic_(std::move(layers)) {
   assert(arithmetic_.size() == net_.gemm_layers.size());
+  // Buffer slots by liveness: a node's output takes a free slot (never one
+  // of its own inputs'), and an input whose last reader this node is frees
+  // its slot afterwards.
+  for (std::size_t keep = 0; keep < 2; ++keep) {
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    std::vector<std::size_t> last_use(net_.values.size(), kNone);
+    std::vector<bool> pinned(net_.values.size(), false);
+    pinned[net_.input] = pinned[net_.output] = true;
+    if (keep == 1) {
+      for (std::size_t i : net_.gemm_layers) pinned[net_.nodes[i].output] = true;
+    }
+    for (std::size_t n = 0; n < net_.nodes.size(); ++n) {
+      for (const auto& in : net_.nodes[n].inputs) {
+        if (in) last_use[*in] = n;
+      }
+    }
+    std::vector<std::size_t>& slot = slot_of_[keep];
+    slot.assign(net_.values.size(), kNone);
+    std::vector<std::size_t> free_slots;
+    auto take = [&](ValueId v) {
+      if (free_slots.empty()) {
+        slot[v] = slots_[keep]++;
+      } else {
+        slot[v] = free_slots.back();
+        free_slots.pop_back();
+      }
+    };
+    take(net_.input);
+    for (std::size_t n = 0; n < net_.nodes.size(); ++n) {
+      const Node& node = net_.nodes[n];
+      take(node.output);
+      for (const auto& in : node.inputs) {
+        if (!in || net_.values[*in].constant || pinned[*in] || last_use[*in] != n) continue;
+        free_slots.push_back(slot[*in]);
+        last_use[*in] = kNone;  // an input read twice by this node is freed once
+      }
+    }
+  }
   auto constant = [&](const std::optional<ValueId>& v) -> const std::vector<float>* {
     if (!v || !net_.values[*v].constant) return nullptr;
     return &net_.constants[*net_.values[*v].constant];
@@ -285,9 +323,10 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
 
 Executor::~Executor() = default;
 
-std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
+std::unique_ptr<Executor::Workspace> Executor::make_workspace(bool keep_layer_outputs) const {
   auto ws = std::make_unique<Workspace>();
-  ws->values.resize(net_.values.size());
+  ws->keep_layer_outputs = keep_layer_outputs;
+  ws->values.resize(slots_[keep_layer_outputs ? 1 : 0]);
   return ws;
 }
 
@@ -429,15 +468,16 @@ void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmet
 
 std::span<const float> Executor::run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats,
                                      const std::vector<std::vector<float>>* fp32_outputs) const {
+  const std::vector<std::size_t>& slot_of = slot_of_[ws.keep_layer_outputs ? 1 : 0];
   auto data_of = [&](ValueId v) -> const float* {
     const Value& value = net_.values[v];
-    return value.constant ? net_.constants[*value.constant].data() : ws.values[v].data();
+    return value.constant ? net_.constants[*value.constant].data() : ws.values[slot_of[v]].data();
   };
   assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
-  ws.values[net_.input].assign(input.begin(), input.end());
+  ws.values[slot_of[net_.input]].assign(input.begin(), input.end());
   std::size_t layer = 0;
   for (const Node& node : net_.nodes) {
-    std::vector<float>& out = ws.values[node.output];
+    std::vector<float>& out = ws.values[slot_of[node.output]];
     out.resize(static_cast<std::size_t>(element_count(net_.values[node.output].shape)));
     ws.inputs.clear();
     for (const auto& in : node.inputs) ws.inputs.push_back(in ? data_of(*in) : nullptr);
@@ -573,7 +613,8 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
 
 std::span<const float> Executor::layer_output(const Workspace& ws, std::size_t layer) const {
   const ValueId v = net_.nodes[net_.gemm_layers[layer]].output;
-  return ws.values[v];
+  assert(ws.keep_layer_outputs);
+  return ws.values[slot_of_[1][v]];
 }
 
 }  // namespace accsim::net

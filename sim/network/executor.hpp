@@ -21,6 +21,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -119,14 +120,20 @@ class Executor {
 
   // Per-thread buffers, reused from sample to sample; only run() touches them.
   struct Workspace {
+    bool keep_layer_outputs = true;  // layer_output works after run(); costs memory
     GemmEngine engine;  // empty: ref::accumulate_products
-    std::vector<std::vector<float>> values;  // computed values by id (constants are not copied)
+    // Computed values, by buffer slot (constants are not copied). A value's
+    // slot is reused once its last reader has run (Executor::slot_of_), so
+    // a deep network holds only the activations alive at one time.
+    std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;
     std::vector<double> d_c;
     ref::QuantizedOperand q_cols;
   };
-  [[nodiscard]] std::unique_ptr<Workspace> make_workspace() const;
+  // keep_layer_outputs = false: layer_output is not available, and every
+  // buffer is reused as soon as its value's last reader has run.
+  [[nodiscard]] std::unique_ptr<Workspace> make_workspace(bool keep_layer_outputs = true) const;
 
   // Runs one sample (the graph input's elements) and returns the graph
   // output, valid until the next run on `ws`. With `stats` (one per GEMM
@@ -144,6 +151,12 @@ class Executor {
  private:
   struct Prepared;
   const Network& net_;
+  // Buffer slot of each computed value. Values whose last reader has run
+  // give their slot to later ones; the graph input and output keep theirs.
+  // [0]: every value's slot; [1]: the same with the GEMM layers' outputs
+  // pinned, for workspaces that read them after the run (layer_output).
+  std::array<std::vector<std::size_t>, 2> slot_of_;
+  std::array<std::size_t, 2> slots_{};
   std::vector<LayerArithmetic> arithmetic_;
   std::vector<std::unique_ptr<Prepared>> prepared_;  // per GEMM layer
 };

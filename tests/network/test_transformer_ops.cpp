@@ -221,3 +221,29 @@ TEST(TransformerOps, IntegerArithmeticOnComputedTensorsIsRefused) {
 
 }  // namespace
 }  // namespace accsim::net
+
+namespace accsim::net {
+namespace {
+
+// Workspaces that reuse a value's buffer once its last reader has run
+// compute the same bits as those that keep every GEMM output.
+TEST(TransformerOps, BufferReuseChangesNoResult) {
+  for (const char* name : {"encoder_block_opset13", "encoder_block_opset17", "movement_exact", "batched_matmul"}) {
+    SCOPED_TRACE(name);
+    const Network net = load_onnx(kOps / (std::string(name) + ".onnx"));
+    const std::vector<float> x = read_floats(kOps / (std::string(name) + ".in.npy"));
+    LayerArithmetic lowbit = e4m3_exact_sums(ref::Scaling::pow2);
+    const Executor ex(net, std::vector<LayerArithmetic>(net.gemm_layers.size(), lowbit));
+    auto keep = ex.make_workspace(true);
+    auto reuse = ex.make_workspace(false);
+    EXPECT_LE(reuse->values.size(), keep->values.size());
+    const auto a = ex.run(x, *keep);
+    const std::vector<float> first(a.begin(), a.end());
+    const auto b = ex.run(x, *reuse);
+    ASSERT_EQ(first.size(), b.size());
+    EXPECT_EQ(std::memcmp(first.data(), b.data(), b.size_bytes()), 0);
+  }
+}
+
+}  // namespace
+}  // namespace accsim::net
