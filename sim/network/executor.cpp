@@ -467,7 +467,8 @@ void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmet
 }  // namespace
 
 std::span<const float> Executor::run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats,
-                                     const std::vector<std::vector<float>>* fp32_outputs) const {
+                                     const std::vector<std::vector<float>>* fp32_outputs,
+                                     std::vector<std::vector<float>>* record_layers) const {
   const std::vector<std::size_t>& slot_of = slot_of_[ws.keep_layer_outputs ? 1 : 0];
   auto data_of = [&](ValueId v) -> const float* {
     const Value& value = net_.values[v];
@@ -606,6 +607,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const std::vector<float>& want = (*fp32_outputs)[layer];
       for (std::size_t i = 0; i < out.size(); ++i) st->network.add(out[i], want[i]);
     }
+    if (record_layers) (*record_layers)[layer].assign(out.begin(), out.end());
     ++layer;
   }
   return {data_of(net_.output), static_cast<std::size_t>(element_count(net_.output_shape()))};

@@ -139,9 +139,12 @@ class Executor {
   // output, valid until the next run on `ws`. With `stats` (one per GEMM
   // layer), each layer adds this sample's events and errors; with
   // `fp32_outputs` (each GEMM layer's output from an FP32 run of the same
-  // sample), also the network-level errors.
+  // sample), also the network-level errors. With `record_layers` (one
+  // vector per GEMM layer), each layer's output is copied there as it is
+  // computed, so the workspace need not keep it (make_workspace(false)).
   std::span<const float> run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats = {},
-                             const std::vector<std::vector<float>>* fp32_outputs = nullptr) const;
+                             const std::vector<std::vector<float>>* fp32_outputs = nullptr,
+                             std::vector<std::vector<float>>* record_layers = nullptr) const;
   // GEMM layer i's output in the last run on ws.
   [[nodiscard]] std::span<const float> layer_output(const Workspace& ws, std::size_t layer) const;
 

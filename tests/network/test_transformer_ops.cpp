@@ -226,7 +226,8 @@ namespace accsim::net {
 namespace {
 
 // Workspaces that reuse a value's buffer once its last reader has run
-// compute the same bits as those that keep every GEMM output.
+// compute the same bits as those that keep every GEMM output, and the
+// layer outputs run() records are the ones a keeping workspace holds.
 TEST(TransformerOps, BufferReuseChangesNoResult) {
   for (const char* name : {"encoder_block_opset13", "encoder_block_opset17", "movement_exact", "batched_matmul"}) {
     SCOPED_TRACE(name);
@@ -239,9 +240,15 @@ TEST(TransformerOps, BufferReuseChangesNoResult) {
     EXPECT_LE(reuse->values.size(), keep->values.size());
     const auto a = ex.run(x, *keep);
     const std::vector<float> first(a.begin(), a.end());
-    const auto b = ex.run(x, *reuse);
+    std::vector<std::vector<float>> recorded(net.gemm_layers.size());
+    const auto b = ex.run(x, *reuse, {}, nullptr, &recorded);
     ASSERT_EQ(first.size(), b.size());
     EXPECT_EQ(std::memcmp(first.data(), b.data(), b.size_bytes()), 0);
+    for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
+      const auto kept = ex.layer_output(*keep, l);
+      ASSERT_EQ(kept.size(), recorded[l].size());
+      EXPECT_EQ(std::memcmp(kept.data(), recorded[l].data(), kept.size_bytes()), 0) << "layer " << l;
+    }
   }
 }
 
