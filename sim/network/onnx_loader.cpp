@@ -649,7 +649,14 @@ class Loader {
         Decoded d;
         d.is_int64 = true;
         d.shape = built.output_shape;
-        for (float f : data) d.ints.push_back(static_cast<std::int64_t>(std::trunc(f)));
+        for (float f : data) {
+          // Beyond 2^24 a float no longer holds every integer: the result
+          // could be off, so refuse it.
+          if (!(std::fabs(f) <= 16777216.0f)) {
+            ctx.fail("integer arithmetic gives a value beyond 2^24 in magnitude, which accsim does not compute");
+          }
+          d.ints.push_back(static_cast<std::int64_t>(std::trunc(f)));
+        }
         define(output, std::move(d));
         return;
       }

@@ -573,6 +573,9 @@ const IntTensor* optional_int_input(Inputs in, std::size_t i, const Context& ctx
 
 // Axes from an attribute or an input, normalized against `rank`, distinct.
 std::vector<std::int64_t> normalize_axes(const std::vector<std::int64_t>& axes, std::int64_t rank, const Context& ctx) {
+  if (static_cast<std::int64_t>(axes.size()) > rank) {
+    ctx.fail(fmt::format("{} axes given for a tensor of {} dimensions", axes.size(), rank));
+  }
   std::vector<std::int64_t> out;
   for (std::int64_t a : axes) {
     const std::int64_t n = normalize_axis(a, rank, false, ctx);

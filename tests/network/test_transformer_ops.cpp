@@ -254,3 +254,32 @@ TEST(TransformerOps, BufferReuseChangesNoResult) {
 
 }  // namespace
 }  // namespace accsim::net
+
+namespace accsim::net {
+namespace {
+
+TEST(TransformerOps, HostileAxesAndIntegersAreRefused) {
+  ModelBuilder sq;
+  sq.input("x", {1, 4}).output("y");
+  sq.init(int64_tensor("axes", {5}, {0, 0, 0, 0, 0}));
+  sq.node("Squeeze", {"x", "axes"}, {"y"}, "sq");
+  EXPECT_HAS(load_error(sq.bytes()), "node 'sq' (Squeeze): 5 axes given for a tensor of 2 dimensions");
+
+  // 4096 * 4096 = 2^24 is exact; 4097 * 4097 is not, in float.
+  for (const std::int64_t v : {4096, 4097}) {
+    ModelBuilder m;
+    m.input("x", {1, 4}).output("y");
+    m.init(int64_tensor("a", {1}, {v}));
+    m.node("Mul", {"a", "a"}, {"sq"}, "mul");
+    m.node("Reshape", {"x", "sq"}, {"y"}, "r");
+    const std::string e = load_error(m.bytes());
+    if (v == 4096) {
+      EXPECT_HAS(e, "node 'r' (Reshape): cannot reshape [1, 4] (4 elements) into [16777216]");
+    } else {
+      EXPECT_HAS(e, "node 'mul' (Mul): integer arithmetic gives a value beyond 2^24");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace accsim::net
