@@ -14,7 +14,7 @@
 #include "onnx_builder.hpp"
 #include "sim/errors.hpp"
 #include "sim/network/executor.hpp"
-#include "sim/network/npy_array.hpp"
+#include "sim/npy.hpp"
 #include "sim/network/onnx_loader.hpp"
 
 namespace accsim::net {
@@ -30,7 +30,7 @@ using testing::ModelBuilder;
 
 const std::filesystem::path kOps = std::filesystem::path(ACCSIM_CORPUS_DIR) / "ops";
 
-std::vector<float> read_floats(const std::filesystem::path& p) { return read_npy_array(p).floats(p.string()); }
+std::vector<float> read_floats(const std::filesystem::path& p) { return sim::read_npy_array(p).floats(p.string()); }
 
 TEST(TransformerOps, CorpusModelsMatchTheirOracles) {
   std::size_t cases = 0;
