@@ -542,7 +542,7 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
   cmd->add_option("--layer-config", o.layer_config, "YAML file of per-layer overrides (docs/run.md)")
       ->type_name("FILE");
   cmd->add_option("--layer", o.layer_overrides,
-                  "per-layer override NAME:key=value (NAME: node name, first, last or *; keys: engine, mul, prod, "
+                  "per-layer override NAME:key=value (NAME: node name, first, last, * or attention; keys: engine, mul, prod, "
                   "acc, order, scale); repeatable, applied after --layer-config")
       ->type_name("NAME:KEY=VALUE");
   cmd->add_option("--energy-samples", o.energy_samples,

@@ -283,3 +283,37 @@ TEST(TransformerOps, HostileAxesAndIntegersAreRefused) {
 
 }  // namespace
 }  // namespace accsim::net
+
+#include "sim/network/layer_config.hpp"
+
+namespace accsim::net {
+namespace {
+
+TEST(TransformerOps, AttentionSelectorPicksTheActivationTimesActivationLayers) {
+  const Network net = load_onnx(kOps / "encoder_block_opset17.onnx");
+  LayerArithmetic base = e4m3_exact_sums(ref::Scaling::pow2);
+  const std::vector<LayerOverride> o{parse_layer_flag("attention:engine=fp32")};
+  const std::vector<LayerArithmetic> layers = resolve_layers(net, base, o);
+  std::size_t fp32 = 0;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const bool attention = net.operands_are_activations(net.nodes[net.gemm_layers[l]]);
+    EXPECT_EQ(layers[l].engine == Engine::fp32, attention) << l;
+    fp32 += layers[l].engine == Engine::fp32;
+  }
+  EXPECT_EQ(fp32, 2u);
+  // A network without attention: the selector names nothing, an error.
+  ModelBuilder m;
+  m.input("x", {1, 4}).output("y");
+  m.init(float_tensor("w", {4, 2}, std::vector<float>(8, 1.0f)));
+  m.node("MatMul", {"x", "w"}, {"y"}, "fc");
+  const Network mlp = parse_onnx(m.bytes(), "m.onnx");
+  try {
+    (void)resolve_layers(mlp, base, o);
+    ADD_FAILURE() << "no error";
+  } catch (const sim::InputError& e) {
+    EXPECT_HAS(std::string(e.what()), "'attention' is not a GEMM layer of m.onnx (first, last, *, attention, or one of: fc)");
+  }
+}
+
+}  // namespace
+}  // namespace accsim::net
