@@ -164,10 +164,15 @@ def vit_section(by_label, fp32):
         worst_swamp = max(roles.items(), key=lambda kv: kv[1]["swamp"] / max(kv[1]["ops"], 1))
         worst_unfl = max(roles.items(), key=lambda kv: kv[1]["underflow"] / max(kv[1]["ops"], 1))
         overflowing = [k for k, v in roles.items() if v["overflow"]]
+        worst_net = max(roles.items(), key=lambda kv: max(kv[1]["net_err"]))
+        first_net = roles[VIT_ROLES[0][0]]["net_err"][0] if VIT_ROLES[0][0] in roles else None
         lines += ["", f"At {label} the highest swamp rate is in the {worst_swamp[0]} layers "
                   f"({pct(worst_swamp[1]['swamp'], worst_swamp[1]['ops'])} of their additions) and the highest "
                   f"underflow rate in the {worst_unfl[0]} layers ({pct(worst_unfl[1]['underflow'], worst_unfl[1]['ops'])}); "
-                  + ("layers that overflow: " + ", ".join(overflowing) + "." if overflowing else "no layer overflows."),
+                  + ("layers that overflow: " + ", ".join(overflowing) + "." if overflowing else "no layer overflows.")
+                  + (f" The error against FP32 accumulates along the network: {first_net:.2e} after the patch "
+                     f"embedding, largest at the {worst_net[0]} ({max(worst_net[1]['net_err']):.2e})."
+                     if first_net is not None else ""),
                   ""]
     return lines
 
