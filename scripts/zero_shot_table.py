@@ -136,7 +136,7 @@ def vit_section(by_label, fp32):
         "## The vision transformer, layer by layer",
         "",
         "`fmnist_vit` (scripts/fmnist_models.py `SmallViT`: 7x7 patches, 17 tokens of 64, four pre-norm",
-        "encoder blocks of 4 heads, GELU MLPs of 128) has GEMM layers of five kinds per block. The two",
+        "encoder blocks of 4 heads, GELU MLPs of 128) has GEMM layers of six kinds per block. The two",
         "attention GEMMs multiply two activations (Q·Kᵀ, and the softmax's probabilities times V); both",
         "operands are rounded to e3m4 per sample with one power-of-two scale per tensor, like every other",
         "layer's activations. Softmax, LayerNormalization and GELU run in FP32. Per role, summed over the",
