@@ -32,6 +32,11 @@ Replayer::Replayer(const ref::GemmConfig& config, const ref::QuantizedOperand& a
     throw std::invalid_argument("masks: not available with stochastic rounding (round=sr)");
   }
   plan_ = ref::plan_fast(config, merge_format_, a, b);
+  // Column j of B contiguous: the replay walks one output's k at a time.
+  b_cols_.resize(k_ * n_);
+  for (std::size_t kk = 0; kk < k_; ++kk) {
+    for (std::size_t j = 0; j < n_; ++j) b_cols_[j * k_ + kk] = plan_ ? b.values[kk * n_ + j] : 0.0;
+  }
   steps_.resize(k_);
   merges_.resize(chunks_);
 }
@@ -70,8 +75,63 @@ void Replayer::fill_drop(MaskKind kind, std::uint8_t* drop) const {
   }
 }
 
+namespace {
+
+// Events of one rounding, as num::fast's scalar entry points report them.
+ACCSIM_INLINE num::Events events_of(const num::fast::Rounded<1>& x, bool swamp) {
+  return static_cast<num::Events>((x.overflow[0] ? num::kOverflow : 0) | (x.underflow[0] ? num::kUnderflow : 0) |
+                                  (x.exact[0] ? 0 : num::kInexact) | (swamp ? num::kSwamp : 0));
+}
+
+// One rounding with the rounder's mode known at compile time (Mode), or
+// through num::fast's scalar entry points (Mode unset) when the product,
+// accumulator and merge formats round differently.
+template <class Mode>
+struct Round {
+  static num::fast::ScalarResult round(const num::fast::Rounder& r, double x) {
+    if constexpr (Mode::known) {
+      const auto out = num::fast::round_lanes<Mode::value, 1>(r, num::fast::Lanes<1>::D{x});
+      return {out.value[0], events_of(out, false)};
+    } else {
+      return num::fast::round(r, x);
+    }
+  }
+  static num::fast::ScalarResult accumulate(const num::fast::Rounder& r, double acc, double addend) {
+    if constexpr (Mode::known) {
+      num::fast::Lanes<1>::I swamp;
+      const auto out = num::fast::accumulate_lanes<Mode::value, 1>(r, num::fast::Lanes<1>::D{acc},
+                                                                   num::fast::Lanes<1>::D{addend}, &swamp);
+      return {out.value[0], events_of(out, swamp[0] != 0)};
+    } else {
+      return num::fast::accumulate(r, acc, addend);
+    }
+  }
+};
+template <num::Rounding M>
+struct KnownMode {
+  static constexpr bool known = true;
+  static constexpr num::Rounding value = M;
+};
+struct AnyMode {
+  static constexpr bool known = false;
+};
+
+}  // namespace
+
 Replayer::Output Replayer::replay_fast(std::size_t i, std::size_t j, Tallies& t) {
+  const ref::FastPlan& p = *plan_;
+  const num::Rounding mode = p.accumulate.mode;
+  const bool same = (!p.product || p.product->mode == mode) && (!p.merge || p.merge->mode == mode);
+  if (same) {
+    return num::fast::dispatch_mode(mode, [&]<num::Rounding M>() { return replay_fast_t<KnownMode<M>>(i, j, t); });
+  }
+  return replay_fast_t<AnyMode>(i, j, t);
+}
+
+template <class Mode>
+Replayer::Output Replayer::replay_fast_t(std::size_t i, std::size_t j, Tallies& t) {
   namespace fast = num::fast;
+  using R = Round<Mode>;
   const ref::FastPlan& p = *plan_;
   std::uint8_t events = 0;
   double merged = 0;
@@ -79,12 +139,12 @@ Replayer::Output Replayer::replay_fast(std::size_t i, std::size_t j, Tallies& t)
     double sum = 0;
     const std::size_t begin = c * chunk_, end = std::min(k_, begin + chunk_);
     for (std::size_t kk = begin; kk < end; ++kk) {
-      const double exact = a_.values[i * k_ + kk] * b_.values[kk * n_ + j];
+      const double exact = a_.values[i * k_ + kk] * b_cols_[j * k_ + kk];
       Step& s = steps_[kk];
       double addend = exact;
       s.d_product = true;
       if (p.product) {
-        const fast::ScalarResult pr = fast::round(*p.product, exact);
+        const fast::ScalarResult pr = R::round(*p.product, exact);
         t.product.record(pr.events);
         const bool flushed = pr.value == 0 && exact != 0;
         const bool saturated = (pr.events & num::kOverflow) != 0;
@@ -92,7 +152,7 @@ Replayer::Output Replayer::replay_fast(std::size_t i, std::size_t j, Tallies& t)
         events |= (flushed ? kProductFlushed : 0) | (saturated ? kSaturated : 0);
         addend = pr.value;
       }
-      const fast::ScalarResult r = fast::accumulate(p.accumulate, sum, addend);
+      const fast::ScalarResult r = R::accumulate(p.accumulate, sum, addend);
       t.accumulate.record(r.events);
       const bool saturated = (r.events & num::kOverflow) != 0;
       const bool flushed = r.value == 0 && sum + addend != 0;  // the sum is exact in double (plan_fast)
@@ -103,7 +163,7 @@ Replayer::Output Replayer::replay_fast(std::size_t i, std::size_t j, Tallies& t)
       sum = r.value;
     }
     if (config_.order.sequential()) return {sum, 0, events};
-    const fast::ScalarResult r = fast::accumulate(*p.merge, merged, sum);
+    const fast::ScalarResult r = R::accumulate(*p.merge, merged, sum);
     t.merge.record(r.events);
     Step& s = merges_[c];
     const bool saturated = (r.events & num::kOverflow) != 0;

@@ -83,6 +83,8 @@ class Replayer {
   };
   void fill_drop(MaskKind kind, std::uint8_t* drop) const;
   Output replay_fast(std::size_t i, std::size_t j, Tallies& t);
+  template <class Mode>
+  Output replay_fast_t(std::size_t i, std::size_t j, Tallies& t);
   Output replay_general(std::size_t i, std::size_t j, Tallies& t);
 
   const ref::GemmConfig& config_;
@@ -91,6 +93,7 @@ class Replayer {
   std::size_t m_, k_, n_, chunk_, chunks_;
   num::Format merge_format_;
   std::optional<ref::FastPlan> plan_;
+  std::vector<double> b_cols_;  // B's values column by column (fast path)
   std::vector<Step> steps_;   // per product
   std::vector<Step> merges_;  // per chunk (chunked orders)
 };
