@@ -248,7 +248,7 @@ def plot(args, res, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accsim", default=doctools.DEFAULT_ACCSIM)
-    ap.add_argument("--nets", nargs="+", default=list(NETS), help="networks of the M7E4 table")
+    ap.add_argument("--nets", nargs="*", default=list(NETS), help="networks of the M7E4 table")
     ap.add_argument("--narrow-nets", nargs="+", default=list(NETS), help="networks of the narrow-accumulator table")
     ap.add_argument("--formats", nargs="+", default=["M6E4", "M5E4", "M4E4"])
     ap.add_argument("--grads", nargs="+", default=["ste", "fine", "recursive"])
