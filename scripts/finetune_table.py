@@ -11,7 +11,8 @@ build/finetune/ (the M7E4 ResNet-8: traces/fmnist_resnet_m7e4_ft); a run whose
 trace.json records its final low-bit top-1 is done and is not run again, so an
 interrupted sweep resumes where it stopped. Evaluations of the full test split
 (10,000 images, through the bindings' run_network, which is accsim's executor)
-are kept in build/finetune/evaluations.json, keyed by model hash and arithmetic.
+and zero-shot `accsim run` figures are kept in build/finetune/evaluations/, one
+file per key (model hash and arithmetic).
 Long jobs run under `nice -n 10`.
 """
 import argparse
@@ -77,14 +78,25 @@ def finetune(net, fmt, grad, seed, stages, args):
     return info
 
 
+def cached(key, compute):
+    """compute()'s value, kept in build/finetune/evaluations/<hash of key>.json (one file per key, written
+    atomically, so concurrent sweeps never lose each other's entries); None when it is missing and compute is."""
+    path = os.path.join(RUNS, "evaluations", hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+    if os.path.exists(path):
+        return json.load(open(path))["value"]
+    if compute is None:
+        return None
+    value = compute()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"key": key, "value": value}, f)
+    os.replace(path + ".tmp", path)
+    return value
+
+
 def full_test_lowbit(onnx, prod, acc, args):
     """Low-bit top-1 on all 10,000 test images through accsim's executor (cached by model hash)."""
-    cache_path = os.path.join(RUNS, "evaluations.json")
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
-    key = f"{sh(onnx)} {prod} {acc}"
-    if key not in cache:
-        if args.no_train:
-            return None
+    def compute():
         import fmnist_models as fm
         from finetune_layers import accsim
         images, labels = fm.load_raw("test")
@@ -96,32 +108,21 @@ def full_test_lowbit(onnx, prod, acc, args):
         correct = int((run["logits"].argmax(1) == labels).sum())
         print(f"finetune_table: {onnx} {acc}: {correct}/10000 on the full test split ({time.time() - t0:.0f} s)",
               flush=True)
-        cache[key] = {"correct": correct, "samples": len(labels)}
-        os.makedirs(RUNS, exist_ok=True)
-        with open(cache_path + ".tmp", "w") as f:
-            json.dump(cache, f, indent=1)
-        os.replace(cache_path + ".tmp", cache_path)
-    return cache[key]["correct"] / cache[key]["samples"]
+        return correct / len(labels)
+    return cached(f"full test {sh(onnx)} {prod} {acc}", None if args.no_train else compute)
 
 
 def zero_shot(net, fmt, args):
     """`accsim run`'s low-bit top-1 of the shipped trace (its 2,000 samples) with the format (cached)."""
-    cache_path = os.path.join(RUNS, "evaluations.json")
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     prod, acc = zero_shot_table.formats(int(fmt[1]), int(fmt[3]))
     trace = os.path.join(REPO, "traces", net)
-    key = f"accsim run {sh(os.path.join(trace, 'model.onnx'))} {prod} {acc}"
-    if key not in cache:
-        if args.no_train:
-            return None
+
+    def compute():
         rep = doctools.accsim_report(args.accsim, ["run", "--trace", trace, "--prod", prod, "--acc", acc,
                                                    "--energy-samples", "0", "--threads", str(args.threads)])
-        cache[key] = rep["accuracy"]["lowbit"]["top1"]
-        os.makedirs(RUNS, exist_ok=True)
-        with open(cache_path + ".tmp", "w") as f:
-            json.dump(cache, f, indent=1)
-        os.replace(cache_path + ".tmp", cache_path)
-    return cache[key]
+        return rep["accuracy"]["lowbit"]["top1"]
+    return cached(f"accsim run {sh(os.path.join(trace, 'model.onnx'))} {prod} {acc}",
+                  None if args.no_train else compute)
 
 
 def pct(x):
