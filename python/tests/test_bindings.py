@@ -194,6 +194,31 @@ def test_drop_correction_against_dense_numpy():
     np.testing.assert_allclose(dcols, want_dcols.reshape(2, 36, 36), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("grad", ["fine", "recursive"])
+def test_masked_backward_of_the_layer_module(grad):
+    """AccsimConv2d's backward under a variant: the gradient of sum(g * y) with respect to weight and input
+    keeps only the products whose drop bit is clear (dense NumPy sums over the unfolded input)."""
+    rng = np.random.default_rng(5)
+    a = accsim.Arithmetic(acc="M3E4,bias=4,round=rtz,ftz", prod="M3E4,bias=6,round=rtz,ftz")
+    conv = AccsimConv2d(2, 3, 3, padding=1, stride=2, arithmetic=a, grad=grad)
+    x = torch.tensor(np.maximum(rng.standard_normal((2, 2, 7, 7)), 0).astype(np.float32), requires_grad=True)
+    y = conv(x)
+    g = torch.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+    (y * g).sum().backward()
+    _, info = accsim.conv2d(x.detach(), conv.weight, conv.bias, stride=2, padding=1, arithmetic=a, masks=grad)
+    keep = 1 - np.unpackbits(info["drop"], axis=3, bitorder="little")[..., :18].astype(np.float64)  # [N, M, P, K]
+    assert keep.min() == 0
+    cols = torch.nn.functional.unfold(x.detach(), 3, padding=1, stride=2).numpy().astype(np.float64)  # [N, K, P]
+    gn = g.numpy().reshape(2, 3, -1).astype(np.float64)
+    w = conv.weight.detach().numpy().reshape(3, -1).astype(np.float64)
+    want_w = np.einsum("nop,nopk,nkp->ok", gn, keep, cols)
+    want_cols = np.einsum("nop,nopk,ok->nkp", gn, keep, w)
+    want_x = torch.nn.functional.fold(torch.from_numpy(want_cols), (7, 7), 3, padding=1, stride=2).numpy()
+    np.testing.assert_allclose(conv.weight.grad.numpy().reshape(3, -1), want_w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), want_x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(conv.bias.grad.numpy(), gn.sum((0, 2)), rtol=1e-5, atol=1e-5)
+
+
 def test_ste_gradient_is_the_exact_gemms():
     rng = np.random.default_rng(4)
     conv = AccsimConv2d(3, 4, 3, padding=1, arithmetic=accsim.Arithmetic())
