@@ -34,7 +34,7 @@ REPO = doctools.REPO
 
 
 def bench_gemm(path):
-    out = subprocess.run([path, "--benchmark_filter=BM_ReferenceGemm/acc:0/chunked:1/threads:1$",
+    out = subprocess.run([path, "--benchmark_filter=BM_ReferenceGemm/acc:0/chunked:1/threads:1/",
                           "--benchmark_format=json", "--benchmark_min_time=1"],
                          capture_output=True, text=True, check=True).stdout
     b = json.loads(out)["benchmarks"][0]
