@@ -126,6 +126,15 @@ def zero_shot(net, fmt, args):
                   None if args.no_train else compute)
 
 
+def accsim_run_top1(trace, flags, args):
+    """`accsim run --trace TRACE FLAGS`'s low-bit top-1 (cached by the trace's model hash and the flags)."""
+    def compute():
+        rep = doctools.accsim_report(args.accsim, ["run", "--trace", trace, "--energy-samples", "0",
+                                                   "--threads", str(args.threads)] + flags)
+        return rep["accuracy"]["lowbit"]["top1"]
+    return cached(f"accsim run {sh(os.path.join(trace, 'model.onnx'))} {' '.join(flags)}", compute)
+
+
 def pct(x):
     return "–" if x is None else f"{100 * x:.2f}%"
 
@@ -150,9 +159,7 @@ def m7e4_table(args):
         zero = zero_shot(net, "M7E4", args)
         tuned = ft["lowbit_trace_samples_top1"]
         out = run_dir(net, "M7E4", "ste", 0)
-        rep = doctools.accsim_report(args.accsim, ["run", "--trace", out, "--energy-samples", "0",
-                                                   "--threads", str(args.threads)] + ft["accsim_run_flags"])
-        got = rep["accuracy"]["lowbit"]["top1"]
+        got = accsim_run_top1(out, ft["accsim_run_flags"], args)
         same = "reproduces it exactly" if got == tuned else f"DIFFERS: {pct(got)}"
         n = src["num_samples"]
         rows.append(f"| {NETS[net]} | first {n:,} | {pct(fp32)} | {pct(zero)}{delta(zero, fp32)} | "
