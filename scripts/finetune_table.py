@@ -215,6 +215,12 @@ def narrow_table(args, res):
             prod, acc = zero_shot_table.formats(int(fmt[1]), int(fmt[3]))
             rows.append(f"| {NETS[net]} | `{acc}` (`{prod}`) | {pct(src['accuracy']['framework_top1'])} | "
                         f"{pct(zero)} | " + " | ".join(summary(got[g]) for g in args.grads) + " |")
+    batches = [r["stages"] for r in res.values()]
+    sched = ", ".join(f"{st['stage']} {st['epochs']:g} epoch ({st['steps']} batches of 128)" for st in batches[0]) \
+        if batches else args.narrow_stages
+    rows.append("")
+    rows.append(f"Every run: stages {sched}, SGD lr {args.narrow_lr:g} with a cosine decay per stage, seeds "
+                f"{', '.join(map(str, args.seeds))} as finished; zero-shot from `accsim run` on the same samples.")
     return "\n".join(rows) + "\n"
 
 
