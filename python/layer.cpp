@@ -175,6 +175,9 @@ RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, 
   std::vector<Worker> workers(threads);
   for (Worker& w : workers) {
     w.ws = executor.make_workspace();
+    // Without masks the executor's own path runs (an engine in its place
+    // would make it lower encodings that the double lanes never read).
+    if (request.masks == MaskKind::none) continue;
     Worker* self = &w;
     w.ws->engine = [&, self](std::size_t, const ref::QuantizedOperand& qa, const ref::QuantizedOperand& qb,
                              const ref::GemmConfig& config) {

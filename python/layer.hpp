@@ -71,7 +71,8 @@ struct RunResult {
   // set when product kk loses its gradient under the requested variant.
   std::vector<std::uint8_t> drop;
   std::size_t drop_stride = 0;  // bytes per output element
-  // The reference GEMM's own tallies, and the replay's, over the batch.
+  // The reference GEMM's own tallies, and the replay's, over the batch
+  // (with masks only).
   Tallies reference, replayed;
 };
 
