@@ -224,21 +224,23 @@ enum class Ftz { runtime, off, on };
 // x + y rounded to odd in 53 bits: TwoSum's s = fl(x + y) and its exact
 // error e; where e != 0 and s is even, s moves one unit toward e (its
 // magnitude's bit pattern up when e has s's sign, down otherwise; a carry
-// or borrow crosses binades as the value does). s is never zero there, and
-// never reaches the top of double's range in the formats make_lanes takes.
+// or borrow crosses binades as the value does). Branch-free as
+// (s - d) | b, with b = 1 where e != 0 and d = 1 where e != 0 has the sign
+// opposite to s: an odd s comes back unchanged either way ((s - 1) | 1 = s),
+// an even one moves down by d or up by b. s is never zero where e != 0,
+// and never reaches the top of double's range in the formats make_lanes
+// takes.
 template <int W>
 ACCSIM_INLINE typename Lanes<W>::D sum_to_odd(typename Lanes<W>::D x, typename Lanes<W>::D y) {
   using D = typename Lanes<W>::D;
   using U = typename Lanes<W>::U;
-  using I = typename Lanes<W>::I;
   const D s = x + y;
   const D yy = s - x;
   const D e = (x - (s - yy)) + (y - yy);
   const U su = (U)(s);
-  const I move = (e != 0.0) & ((I)(su & 1) == 0);
-  const I opposite = (I)(su ^ (U)(e)) < 0;
-  const U step = (U(opposite) << 1) + 1;  // +1, or -1 (as 2^64 - 1)
-  return (D)(su + (step & U(move)));
+  const U inexact = (U)(e != 0.0);  // all ones where e != 0 (e may be -0)
+  const U down = ((su ^ (U)(e)) >> 63) & inexact;
+  return (D)((su - down) | (inexact >> 63));
 }
 
 // round_pack for an exact finite double x, lane-wise. With Odd, x may
