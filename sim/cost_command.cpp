@@ -252,21 +252,7 @@ CLI::App* setup_cost(CLI::App& parent, CostOptions& o) {
 }
 
 int run_cost(const CostOptions& options, std::ostream& out, std::ostream& err) {
-  try {
-    return cost_or_throw(options, out);
-  } catch (const InputError& e) {
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const cost::CostError& e) {
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitInternal;
-  } catch (const std::exception& e) {
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitInternal;
-  }
+  return guarded(err, [&] { return cost_or_throw(options, out); });
 }
 
 int run_cost(const CostOptions& options) { return run_cost(options, std::cout, std::cerr); }

@@ -1,8 +1,14 @@
-// Errors a user can cause (a bad input file, flag value or output path).
-// The CLI prints them as one line, "accsim: error: <what>", and exits with 2;
-// what() always starts with the input it is about ("A.npy: ...", "--acc: ...").
+// Errors a user can cause (a bad input file, flag value or output path), and
+// the one way every subcommand reports them and exits.
+//
+// The CLI prints a user error as one line, "accsim: error: <what>", and exits
+// with 2; what() always starts with the input it is about ("A.npy: ...",
+// "--acc: ..."). Anything else that escapes a command is "accsim: internal
+// error: <what>" with exit code 1.
 #pragma once
 
+#include <functional>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,5 +34,13 @@ class InputError : public std::runtime_error {
   }
   return out;
 }
+
+// Runs a command's body and turns what escapes it into a message on `err` and
+// an exit code: InputError and cost::CostError (a cost the model cannot give
+// for the formats the user named) are user errors, exit 2; std::bad_alloc is
+// "out of memory", exit 1; any other exception is an internal error, exit 1.
+// `before_message` runs first when something escaped (a progress line to
+// clear). Every run_x of sim/ goes through this, so all commands report alike.
+int guarded(std::ostream& err, const std::function<int()>& body, const std::function<void()>& before_message = {});
 
 }  // namespace accsim::sim

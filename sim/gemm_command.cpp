@@ -428,21 +428,6 @@ void bind_gemm_flags(CLI::App* cmd, GemmOptions& o) {
   cmd->add_option("--vcd", o.vcd_path, "write a VCD waveform of the array")->type_name("FILE")->group(array_group);
 }
 
-int report_errors(const std::function<int()>& body, std::ostream& err) {
-  try {
-    return body();
-  } catch (const InputError& e) {
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitInternal;
-  } catch (const std::exception& e) {
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitInternal;
-  }
-}
-
 // Both engines on the same quantized operands, element by element.
 int verify_or_throw(const GemmOptions& o, std::ostream& out) {
   ref::GemmConfig config = gemm_config(o);
@@ -521,13 +506,13 @@ CLI::App* setup_verify(CLI::App& parent, GemmOptions& o) {
 }
 
 int run_verify(const GemmOptions& options, std::ostream& out, std::ostream& err) {
-  return report_errors([&] { return verify_or_throw(options, out); }, err);
+  return guarded(err, [&] { return verify_or_throw(options, out); });
 }
 
 int run_verify(const GemmOptions& options) { return run_verify(options, std::cout, std::cerr); }
 
 int run_gemm(const GemmOptions& options, std::ostream& out, std::ostream& err) {
-  return report_errors([&] { return run_or_throw(options, out); }, err);
+  return guarded(err, [&] { return run_or_throw(options, out); });
 }
 
 int run_gemm(const GemmOptions& options) { return run_gemm(options, std::cout, std::cerr); }

@@ -43,7 +43,7 @@ std::string describe(char c) {
 struct Header {
   std::optional<std::string> descr;
   std::optional<bool> fortran_order;
-  std::optional<std::vector<std::uint64_t>> shape;
+  std::optional<std::vector<std::int64_t>> shape;
 };
 
 class HeaderParser {
@@ -132,22 +132,22 @@ class HeaderParser {
     }
     bad_char("True or False");
   }
-  std::uint64_t parse_int() {
+  std::int64_t parse_int() {
     if (pos_ >= text_.size() || text_[pos_] < '0' || text_[pos_] > '9') bad_char("a non-negative integer");
-    std::uint64_t v = 0;
+    std::int64_t v = 0;
     while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-      const auto digit = static_cast<std::uint64_t>(text_[pos_] - '0');
-      if (v > (UINT64_MAX - digit) / 10) bad("shape dimension too large");
+      const auto digit = static_cast<std::int64_t>(text_[pos_] - '0');
+      if (v > (INT64_MAX - digit) / 10) bad("shape dimension too large");
       v = v * 10 + digit;
       ++pos_;
     }
     if (at('L')) ++pos_;  // Python 2 long literal, written by old NumPy
     return v;
   }
-  std::vector<std::uint64_t> parse_tuple() {
+  std::vector<std::int64_t> parse_tuple() {
     expect('(');
     skip_space();
-    std::vector<std::uint64_t> dims;
+    std::vector<std::int64_t> dims;
     while (!at(')')) {
       if (dims.size() == kMaxDims) bad("shape has more than 32 dimensions");
       dims.push_back(parse_int());
@@ -168,23 +168,23 @@ class HeaderParser {
   std::size_t pos_ = 0;
 };
 
-std::string shape_text(const std::vector<std::uint64_t>& dims) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < dims.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(dims[i]);
-  }
-  if (dims.size() == 1) s += ",";
-  return s + ")";
-}
+// A matrix is float32 or float64 only, with messages that say so; an array
+// may also hold integers (a trace's labels).
+enum class Want { matrix, array };
 
-NpyDtype parse_dtype(const std::string& descr, std::string_view name) {
+NpyType parse_dtype(const std::string& descr, std::string_view name, Want want) {
   // '=' is native order, unambiguous only because we check what native is;
-  // '|' ("not applicable") is meaningless for multi-byte floats, so rejected.
+  // '|' ("not applicable") is meaningless for multi-byte types, so rejected.
   constexpr bool kLittle = std::endian::native == std::endian::little;
-  if (descr.size() == 3 && (descr[0] == '<' || (descr[0] == '=' && kLittle)) && descr[1] == 'f') {
-    if (descr[2] == '4') return NpyDtype::float32;
-    if (descr[2] == '8') return NpyDtype::float64;
+  if (descr.size() == 3 && (descr[0] == '<' || (descr[0] == '=' && kLittle))) {
+    const std::string_view t = std::string_view(descr).substr(1);
+    if (t == "f4") return NpyType::float32;
+    if (t == "f8") return NpyType::float64;
+    if (want == Want::array && t == "i8") return NpyType::int64;
+    if (want == Want::array && t == "i4") return NpyType::int32;
+  }
+  if (want == Want::array) {
+    fail(name, "dtype '" + descr + "' is not supported (little-endian float32, float64, int64 or int32)");
   }
   if (descr == ">f4" || descr == ">f8") {
     fail(name, "dtype '" + descr + "' is big-endian; save it little-endian (a.astype('<f8'))");
@@ -192,11 +192,9 @@ NpyDtype parse_dtype(const std::string& descr, std::string_view name) {
   fail(name, "dtype '" + descr + "' is not supported; accsim reads float32 ('<f4') or float64 ('<f8')");
 }
 
-}  // namespace
+std::size_t item_size(NpyType t) { return (t == NpyType::float32 || t == NpyType::int32) ? 4 : 8; }
 
-std::string_view to_string(NpyDtype dtype) { return dtype == NpyDtype::float32 ? "float32" : "float64"; }
-
-NpyMatrix parse_npy(std::string_view bytes, std::string_view name) {
+NpyArray parse(std::string_view bytes, std::string_view name, Want want) {
   if (bytes.size() < kMagic.size() || bytes.substr(0, kMagic.size()) != kMagic) {
     fail(name, bytes.empty() ? "file is empty, not a .npy file" : "not a .npy file (bad magic string)");
   }
@@ -217,45 +215,37 @@ NpyMatrix parse_npy(std::string_view bytes, std::string_view name) {
   }
   const Header header = HeaderParser(bytes.substr(prefix, header_len), name).parse();
 
-  const NpyDtype dtype = parse_dtype(*header.descr, name);
+  NpyArray a;
+  a.type = parse_dtype(*header.descr, name, want);
   if (*header.fortran_order) {
     fail(name, "Fortran-order arrays are not supported; save np.ascontiguousarray(a) instead");
   }
-  const std::vector<std::uint64_t>& dims = *header.shape;
-  if (dims.size() != 2) {
-    fail(name, "array is " + std::to_string(dims.size()) + "-D with shape " + shape_text(dims) +
+  a.shape = *header.shape;
+  if (want == Want::matrix && a.shape.size() != 2) {
+    fail(name, "array is " + std::to_string(a.shape.size()) + "-D with shape " + npy_shape_text(a.shape) +
                    "; accsim needs a 2-D matrix");
   }
-  const std::uint64_t item = dtype == NpyDtype::float32 ? 4 : 8;
-  std::uint64_t count = 0;
+  std::uint64_t count = 1;
+  for (std::int64_t dim : a.shape) {
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(dim), &count)) {
+      fail(name, "shape " + npy_shape_text(a.shape) + " is too large");
+    }
+  }
   std::uint64_t need = 0;
-  if (__builtin_mul_overflow(dims[0], dims[1], &count) || __builtin_mul_overflow(count, item, &need)) {
-    fail(name, "shape " + shape_text(dims) + " is too large");
+  if (__builtin_mul_overflow(count, item_size(a.type), &need)) {
+    fail(name, "shape " + npy_shape_text(a.shape) + " is too large");
   }
   const std::uint64_t have = bytes.size() - prefix - header_len;
   if (need != have) {
-    fail(name, std::string(need > have ? "truncated: " : "size mismatch: ") + "shape " + shape_text(dims) +
-                   " of " + std::string(to_string(dtype)) + " needs " + std::to_string(need) +
+    fail(name, std::string(need > have ? "truncated: " : "size mismatch: ") + "shape " + npy_shape_text(a.shape) +
+                   " of " + std::string(to_string(a.type)) + " needs " + std::to_string(need) +
                    " data bytes, the file holds " + std::to_string(have));
   }
-
-  NpyMatrix out;
-  out.dtype = dtype;
-  out.matrix.rows = static_cast<std::size_t>(dims[0]);
-  out.matrix.cols = static_cast<std::size_t>(dims[1]);
-  out.matrix.data.resize(static_cast<std::size_t>(count));
-  const char* p = bytes.data() + prefix + header_len;
-  for (std::size_t i = 0; i < out.matrix.data.size(); ++i) {
-    if (dtype == NpyDtype::float64) {
-      out.matrix.data[i] = std::bit_cast<double>(load_le(p + 8 * i, 8));
-    } else {
-      out.matrix.data[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_le(p + 4 * i, 4)));
-    }
-  }
-  return out;
+  a.data.assign(bytes.substr(prefix + header_len));
+  return a;
 }
 
-NpyMatrix read_npy(const std::filesystem::path& path) {
+std::string read_bytes(const std::filesystem::path& path) {
   const std::string name = path.string();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(name, std::string("cannot open: ") + std::strerror(errno));
@@ -278,8 +268,79 @@ NpyMatrix read_npy(const std::filesystem::path& path) {
     }
     bytes.append(buffer, static_cast<std::size_t>(got));
   }
-  return parse_npy(bytes, name);
+  return bytes;
 }
+
+}  // namespace
+
+std::string_view to_string(NpyType type) {
+  switch (type) {
+    case NpyType::float32: return "float32";
+    case NpyType::float64: return "float64";
+    case NpyType::int64: return "int64";
+    case NpyType::int32: return "int32";
+  }
+  return "?";
+}
+
+std::string npy_shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::size_t NpyArray::size() const { return data.size() / item_size(type); }
+
+std::vector<float> NpyArray::floats(std::string_view name) const {
+  if (type != NpyType::float32) {
+    fail(name, "dtype is " + std::string(to_string(type)) + "; a trace stores float32 here");
+  }
+  std::vector<float> out(size());
+  if (!out.empty()) std::memcpy(out.data(), data.data(), data.size());  // never memcpy from null, even 0 bytes
+  return out;
+}
+
+std::vector<std::int64_t> NpyArray::int64s(std::string_view name) const {
+  std::vector<std::int64_t> out(size());
+  if (type == NpyType::int64) {
+    if (!out.empty()) std::memcpy(out.data(), data.data(), data.size());
+  } else if (type == NpyType::int32) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::int32_t v;
+      std::memcpy(&v, data.data() + 4 * i, 4);
+      out[i] = v;
+    }
+  } else {
+    fail(name, "dtype is " + std::string(to_string(type)) + "; a trace stores int64 here");
+  }
+  return out;
+}
+
+NpyArray parse_npy_array(std::string_view bytes, std::string_view name) { return parse(bytes, name, Want::array); }
+
+NpyArray read_npy_array(const std::filesystem::path& path) {
+  return parse_npy_array(read_bytes(path), path.string());
+}
+
+NpyMatrix parse_npy(std::string_view bytes, std::string_view name) {
+  const NpyArray a = parse(bytes, name, Want::matrix);
+  NpyMatrix out;
+  out.dtype = a.type;
+  out.matrix.rows = static_cast<std::size_t>(a.shape[0]);
+  out.matrix.cols = static_cast<std::size_t>(a.shape[1]);
+  out.matrix.data.resize(a.size());
+  const char* p = a.data.data();
+  for (std::size_t i = 0; i < out.matrix.data.size(); ++i) {
+    if (a.type == NpyType::float64) {
+      out.matrix.data[i] = std::bit_cast<double>(load_le(p + 8 * i, 8));
+    } else {
+      out.matrix.data[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_le(p + 4 * i, 4)));
+    }
+  }
+  return out;
+}
+
+NpyMatrix read_npy(const std::filesystem::path& path) { return parse_npy(read_bytes(path), path.string()); }
 
 std::string encode_npy(const ref::Matrix& m) {
   std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(m.rows) + ", " +

@@ -22,6 +22,7 @@
 #include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
+#include "sim/network/digest.hpp"
 #include "sim/network/evaluate.hpp"
 #include "sim/network/layer_config.hpp"
 #include "sim/network/trace.hpp"
@@ -190,6 +191,10 @@ std::string energy_table(const Energy& en, const net::Network& net, std::size_t 
                    en.samples == 1 ? std::string("the first sample") : fmt::format("the first {} samples", en.samples)));
   line(fmt::format("  ({} GEMMs, each bit-identical to the reference path; docs/cost.md):", en.gemms));
   s += energy_summary(en.total.per(en.samples), "per inference");
+  // Energy the cost model cannot give (a unit it lacks, no data) has one
+  // reason for the whole network: said once above, not again per layer.
+  if (!en.total.energy) return s;
+  line(fmt::format("  PE energy    {}", en.total.source));
   line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12}{:>9}{:>7}{:>7}{:>7}", "layer", name_width, "array", "cycles", "energy nJ",
                    "pJ/MAC", "PE", "SRAM", "DRAM"));
   for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {
@@ -329,6 +334,7 @@ ordered_json report(const Run& r) {
   j["command"] = "run";
   j["trace"] = {{"path", t.dir.string()},
                 {"name", t.name},
+                {"hash", net::trace_content_hash(t)},
                 {"model", t.model_path.string()},
                 {"framework", t.framework},
                 {"samples", e.samples},
@@ -536,19 +542,10 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
 
 int run_run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   const bool progress = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-  try {
-    return run_or_throw(options, out, progress);
-  } catch (const InputError& e) {
-    if (progress) std::cerr << "\r\033[K";
-    err << "accsim: error: " << one_line(e.what()) << '\n';
-    return kExitUsage;
-  } catch (const std::bad_alloc&) {
-    err << "accsim: error: out of memory\n";
-    return kExitInternal;
-  } catch (const std::exception& e) {
-    err << "accsim: internal error: " << one_line(e.what()) << '\n';
-    return kExitInternal;
-  }
+  return guarded(err, [&] { return run_or_throw(options, out, progress); },
+                 [&] {
+                   if (progress) std::cerr << "\r\033[K";
+                 });
 }
 
 int run_run(const RunOptions& options) { return run_run(options, std::cout, std::cerr); }

@@ -6,12 +6,16 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/errors.hpp"
-#include "sim/network/npy_array.hpp"
 #include "sim/network/onnx_loader.hpp"
+#include "sim/npy.hpp"
 
 namespace accsim::net {
 
 using sim::InputError;
+using sim::NpyArray;
+using sim::NpyType;
+using sim::npy_shape_text;
+using sim::read_npy_array;
 
 namespace {
 

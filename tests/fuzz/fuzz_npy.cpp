@@ -1,4 +1,4 @@
-// Both .npy readers on arbitrary bytes: every input either parses or throws
+// The .npy reader, as a matrix and as an N-D array, on arbitrary bytes: every input either parses or throws
 // InputError; anything else (a crash, a sanitizer report, another exception)
 // is a bug.
 #include <cstddef>
@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "sim/errors.hpp"
-#include "sim/network/npy_array.hpp"
 #include "sim/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -16,9 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const accsim::sim::InputError&) {
   }
   try {
-    const accsim::net::NpyArray a = accsim::net::parse_npy_array(bytes, "fuzz.npy");
-    if (a.type == accsim::net::NpyType::float32) (void)a.floats("fuzz.npy");
-    if (a.type == accsim::net::NpyType::int64 || a.type == accsim::net::NpyType::int32) (void)a.int64s("fuzz.npy");
+    const accsim::sim::NpyArray a = accsim::sim::parse_npy_array(bytes, "fuzz.npy");
+    if (a.type == accsim::sim::NpyType::float32) (void)a.floats("fuzz.npy");
+    if (a.type == accsim::sim::NpyType::int64 || a.type == accsim::sim::NpyType::int32) (void)a.int64s("fuzz.npy");
   } catch (const accsim::sim::InputError&) {
   }
   return 0;

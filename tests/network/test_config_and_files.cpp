@@ -9,7 +9,7 @@
 #include "onnx_builder.hpp"
 #include "sim/errors.hpp"
 #include "sim/network/layer_config.hpp"
-#include "sim/network/npy_array.hpp"
+#include "sim/npy.hpp"
 #include "sim/network/onnx_loader.hpp"
 #include "sim/network/trace.hpp"
 #include "tests/cli/test_util.hpp"
@@ -18,6 +18,8 @@
 namespace accsim::net {
 namespace {
 
+using sim::NpyArray;
+using sim::parse_npy_array;
 using sim::testing::le_bytes;
 using sim::testing::npy_header_dict;
 using sim::testing::npy_raw;

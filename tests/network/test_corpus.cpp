@@ -10,11 +10,15 @@
 
 #include "sim/errors.hpp"
 #include "sim/network/executor.hpp"
-#include "sim/network/npy_array.hpp"
+#include "sim/npy.hpp"
 #include "sim/network/onnx_loader.hpp"
 
 namespace accsim::net {
 namespace {
+
+using sim::NpyArray;
+using sim::NpyType;
+using sim::read_npy_array;
 
 TEST(Corpus, MalformedFilesGiveOneLineErrors) {
   std::size_t files = 0;
