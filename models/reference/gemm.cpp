@@ -1106,6 +1106,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   PanelFn kernel = nullptr;
   MergeFn merge = nullptr;
   MergeLanesFn merge_lanes = nullptr;
+  const bool specialized = rounders.has_value();
   if (rounders) {
     kernel = select_kernel(*rounders);
     if (rounders->merge) merge = select_merge(*rounders->merge);
@@ -1115,7 +1116,8 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
     if (kernel == nullptr) rounders.reset();
   }
   const Plan plan{a, b, config, m, k, n, chunk, chunks, result.c_format};
-  result.stats.fast_path = rounders.has_value();
+  result.stats.fast_path = specialized;
+  result.stats.any_lanes = rounders.has_value() && !specialized;
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
     // kVectors contiguous vectors.
