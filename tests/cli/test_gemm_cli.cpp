@@ -166,6 +166,25 @@ TEST(GemmCli, ThreadCountChangesNothing) {
   }
 }
 
+TEST(GemmCli, ReportNamesTheRouteThatRan) {
+  // models/numerics/README.md: narrow sums take plan_fast's lanes, bf16 sums
+  // (beyond a double) the wider lanes, fp32 with stochastic rounding the
+  // general path.
+  TempDir dir;
+  write_bytes(dir / "A.npy", npy_f32(2, 3, {1, 2, 3, 4, 5, 6}));
+  write_bytes(dir / "B.npy", npy_f32(3, 2, {7, 8, 9, 10, 11, 12}));
+  const std::pair<const char*, const char*> cases[] = {
+      {"M7E4,bias=4,round=rtz,ftz", "fast"}, {"bf16", "lanes"}, {"fp32,round=sr", "general"}};
+  for (const auto& [acc, route] : cases) {
+    const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "e4m3", "--acc", acc, "--report",
+                               "report.json"},
+                              dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_report(dir / "report.json")["implementation"], route) << acc;
+    EXPECT_NE(r.out.find(std::string(route) + " path"), std::string::npos) << r.out;
+  }
+}
+
 TEST(GemmCli, TimingIsOptIn) {
   TempDir dir;
   write_bytes(dir / "A.npy", npy_f64(1, 1, {2}));
