@@ -9,6 +9,7 @@
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
 #include "sim/run_command.hpp"
+#include "sim/sweep_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace accsim::sim;
@@ -26,13 +27,18 @@ int main(int argc, char** argv) {
   CLI::App* run = setup_run(app, run_options);
   CostOptions cost_options;
   CLI::App* cost = setup_cost(app, cost_options);
+  SweepOptions sweep_options;
+  CLI::App* sweep = setup_sweep(app, sweep_options);
+  SweepMergeOptions merge_options;
+  CLI::App* sweep_merge = setup_sweep_merge(app, merge_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : run->parsed() ? " run" : cost->parsed() ? " cost" : "";
+    std::string sub;
+    for (const CLI::App* c : app.get_subcommands()) sub = " " + c->get_name();
     std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << sub << " --help')\n";
     return kExitUsage;
   }
@@ -41,6 +47,8 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return run_verify(verify_options);
   if (run->parsed()) return run_run(run_options);
   if (cost->parsed()) return run_cost(cost_options);
+  if (sweep->parsed()) return run_sweep(sweep_options);
+  if (sweep_merge->parsed()) return run_sweep_merge(merge_options);
   std::cout << app.help();
   return kExitOk;
 }
