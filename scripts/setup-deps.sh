@@ -22,6 +22,8 @@ PACKAGES=(
   python3-numpy python3-torch python3-matplotlib python3-onnx
   # data for the shipped networks
   dataset-fashion-mnist
+  # sweeps beyond one machine: scripts/slurm/sweep.sh, and the single-node Slurm its test starts
+  slurm-wlm munge
 )
 
 missing=()
