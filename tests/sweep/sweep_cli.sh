@@ -116,4 +116,7 @@ rs = {r["config"]["acc"]: r for r in map(json.loads, open(sys.argv[1]))}
 assert rs["fp16"]["status"] == "ok"
 assert rs["int32"]["status"] == "failed" and "\n" not in rs["int32"]["error"] and rs["int32"]["error"], rs["int32"]
 EOF
+# The fronts as a PNG.
+$PY "$S/scripts/plot_sweep.py" "$T/t1" --out "$T/fronts.png" > /dev/null
+[ "$(head -c 4 "$T/fronts.png" | tail -c 3)" = PNG ] || fail "plot_sweep.py wrote no PNG"
 echo "sweep CLI: all checks passed"
