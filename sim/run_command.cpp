@@ -192,6 +192,10 @@ std::string energy_table(const Energy& en, const net::Network& net, std::size_t 
                    en.samples == 1 ? std::string("the first sample") : fmt::format("the first {} samples", en.samples)));
   line(fmt::format("  ({} GEMMs, each bit-identical to the reference path; docs/cost.md):", en.gemms));
   s += energy_summary(en.total.per(en.samples), "per inference");
+  // Energy the cost model cannot give (a unit it lacks, no data) has one
+  // reason for the whole network: said once above, not again per layer.
+  if (!en.total.energy) return s;
+  line(fmt::format("  PE energy    {}", en.total.source));
   line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12}{:>9}{:>7}{:>7}{:>7}", "layer", name_width, "array", "cycles", "energy nJ",
                    "pJ/MAC", "PE", "SRAM", "DRAM"));
   for (std::size_t l = 0; l < net.gemm_layers.size(); ++l) {

@@ -357,6 +357,11 @@ const CostModel::AreaRow& CostModel::unit_row(const UnitRef& key, bool* synthesi
   for (const AreaRow& a : areas_) {
     if (same(a.key, key)) return a;
   }
+  // A unit whose synthesis failed once fails again: say so without rerunning it.
+  const std::string described = key.describe();
+  for (const auto& [unit, why] : failed_synthesis_) {
+    if (unit == described) throw CostError(described, why);
+  }
   const std::string table = (options_.data_dir / "rtl_ref/area/units.csv").string();
   const std::string yosys = find_in_path("yosys");
   if (!options_.synthesize || yosys.empty()) {
@@ -378,7 +383,8 @@ const CostModel::AreaRow& CostModel::unit_row(const UnitRef& key, bool* synthesi
   if (p.status != 0) {
     std::string why = p.err.empty() ? "exit status " + std::to_string(p.status) : p.err;
     std::replace(why.begin(), why.end(), '\n', ' ');
-    throw CostError(key.describe(), "synthesis on demand failed: " + why);
+    failed_synthesis_.emplace_back(described, "synthesis on demand failed: " + why);
+    throw CostError(described, failed_synthesis_.back().second);
   }
   const CsvTable row = CsvTable::parse(p.out, "synth.py output");
   if (row.rows().size() != 1 || !same(row_key(row, row.rows()[0]), key)) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/hw/stats.hpp"
@@ -151,6 +152,7 @@ class CostModel {
   Options options_;
   std::vector<Node> nodes_;
   mutable std::vector<AreaRow> areas_;  // grows when units are synthesized on demand
+  mutable std::vector<std::pair<std::string, std::string>> failed_synthesis_;  // (unit, why): not retried
   std::vector<EnergyRow> energies_;
   double flop_area_per_bit_ = 0;  // um^2 at 180 nm, from the table's PEs
   std::vector<std::pair<double, double>> sram_pj_per_64b_;  // (capacity bytes, pJ at sram_node_)

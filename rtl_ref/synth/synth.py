@@ -5,7 +5,7 @@ area in um^2 and keeps the area table rtl_ref/area/units.csv.
 
   synth.py unit acc 'M7E4,bias=10,round=rtz,ftz' 'M7E4,bias=12,round=rtz,ftz'
   synth.py unit mul e4m3 [--netlist out.v] [--row]
-  synth.py grid [--only named|acc_rne|acc_rtz_ftz] [--time-budget 1200]
+  synth.py grid [--only named|configs|acc_rne|acc_rtz_ftz] [--time-budget 1200]
   synth.py check          # CTest: re-synthesize two small units, compare with the table
 
 Units (what each row of the table is):
@@ -169,7 +169,11 @@ def synthesize(yosys, top, params, netlist=None):
         ]
         if netlist:
             script.append("write_verilog -noattr -noexpr %s" % netlist)
-        r = subprocess.run([yosys, "-q", "-p", "; ".join(script)], capture_output=True, text=True)
+        # Yosys keeps a command history in $HOME/.yosys_history even with -p;
+        # give it the scratch directory as its home, so that neither a
+        # developer's grid run nor accsim's synthesis on demand writes there.
+        env = dict(os.environ, HOME=tmp)
+        r = subprocess.run([yosys, "-q", "-p", "; ".join(script)], capture_output=True, text=True, env=env)
         if r.returncode != 0:
             die("yosys failed on %s %s:\n%s" % (top, params, (r.stdout + r.stderr)[-3000:]))
         text = open(stat).read()
@@ -261,6 +265,39 @@ def named_units():
     return units
 
 
+# The PE configurations the project itself runs and documents: accsim run's
+# default, the bias table and the equivalence of docs/run.md, its per-layer
+# example, and docs/zero_shot.md's rows. Their units ship in the table, so
+# that the main job and the documented commands never synthesize on demand
+# (a CTest runs them with --no-synth). (operand, product or "exact", accumulator).
+def shipped_configurations():
+    rtz = ",round=rtz,ftz"
+    configs = [("e3m4", "M7E4,bias=6" + rtz, "M7E4,bias=4" + rtz),            # accsim run's default
+               ("M4E3,bias=6", "M7E4,bias=12" + rtz, "M7E4,bias=10" + rtz),   # the same, paper's biases
+               ("e3m4", "M7E4,bias=6" + rtz, "M8E4,bias=4" + rtz)]            # docs/run.md's --layer-config
+    configs += [("e3m4", "M7E4,bias=%d" % b + rtz, "M7E4,bias=%d" % (b - 2) + rtz) for b in range(4, 9)]
+    # docs/zero_shot.md (scripts/zero_shot_table.py): E5 at the default bias,
+    # E4 at b_prod = 6, b_acc = 4; and exact products into M21E5.
+    configs += [("e3m4", "M%dE5" % m + rtz, "M%dE5" % m + rtz) for m in range(6, 11)]
+    configs += [("e3m4", "M%dE4,bias=6" % m + rtz, "M%dE4,bias=4" % m + rtz) for m in range(1, 8)]
+    configs.append(("e3m4", "exact", "M21E5"))
+    return configs
+
+
+def configuration_units(fmts):
+    """The units models/cost composes each shipped configuration's PE from
+    (models/cost/cost.cpp, pe_units): multiplier and adder."""
+    units = []
+    for operand, product, accumulator in shipped_configurations():
+        if product == "exact":
+            units += [("mul", operand, "", ""), ("acc_fused", operand, "", accumulator)]
+            continue
+        # An adder whose addend is in its own format has an empty addend column.
+        same = fmts.get(product)["format"] == fmts.get(accumulator)["format"]
+        units += [("mul_round", operand, product, ""), ("acc", "", "" if same else product, accumulator)]
+    return units
+
+
 def grid_units(options):
     return [("acc", "", "", "M%dE%d%s" % (m, e, options)) for e in range(3, 9) for m in range(2, 24)]
 
@@ -299,9 +336,9 @@ def cmd_grid(args):
     fmts = Formats(find_params_tool(args.params_tool))
     version = yosys_version(args.yosys)
     rows, _ = read_table(args.out)
-    groups = {"named": named_units, "acc_rne": lambda: grid_units(""),
+    groups = {"named": named_units, "configs": lambda: configuration_units(fmts), "acc_rne": lambda: grid_units(""),
               "acc_rtz_ftz": lambda: grid_units(",round=rtz,ftz")}
-    order = args.only or ["named", "acc_rne", "acc_rtz_ftz"]
+    order = args.only or ["named", "configs", "acc_rne", "acc_rtz_ftz"]
     command = "rtl_ref/synth/synth.py grid" + "".join(" --only " + o for o in (args.only or []))
     start = time.time()
     for group in order:
@@ -358,7 +395,7 @@ def main():
     u.add_argument("--netlist", help="also write the mapped netlist (Verilog) here")
     u.add_argument("--row", action="store_true", help="print the table row (CSV with its header) instead")
     g = sub.add_parser("grid", help="synthesize the table's units (resumable)")
-    g.add_argument("--only", action="append", choices=["named", "acc_rne", "acc_rtz_ftz"])
+    g.add_argument("--only", action="append", choices=["named", "configs", "acc_rne", "acc_rtz_ftz"])
     g.add_argument("--out", default=TABLE)
     g.add_argument("--redo", action="store_true", help="re-synthesize rows already in the table")
     g.add_argument("--time-budget", type=float, default=0, help="stop starting new units after this many seconds")

@@ -112,5 +112,66 @@ TEST(CostCli, CycleGemmReportsEnergyThatAddsUp) {
   EXPECT_GT(e["dram_pj"].get<double>(), 0);
 }
 
+// The main job on a fresh machine: no cache of units synthesized earlier, an
+// empty home. Its configuration (whatever `accsim run`'s defaults are) must
+// be costed from the shipped tables alone: `accsim cost --no-synth` accepts
+// it, `accsim run` reports energy, and nothing is written into the home.
+TEST(CostCli, MainJobHasEnergyFromTheShippedTables) {
+  TempDir work, home;
+  const std::vector<std::string> fresh = {"HOME=" + home.path().string(),
+                                          "XDG_CACHE_HOME=" + (home / "cache").string(), "ACCSIM_DATA_DIR="};
+  const auto run = run_accsim({"run", "--samples", "8", "--report", "r.json"}, work.path(), fresh);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto report = nlohmann::json::parse(read_bytes(work / "r.json"));
+  const auto& per_inference = report["energy"]["per_inference"];
+  EXPECT_FALSE(per_inference.contains("unavailable")) << per_inference.dump();
+  ASSERT_TRUE(per_inference.contains("total_pj")) << per_inference.dump();
+  EXPECT_GT(per_inference["total_pj"].get<double>(), 0);
+  EXPECT_NE(run.out.find("uJ per inference"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("unavailable"), std::string::npos) << run.out;
+
+  const auto& lowbit = report["config"]["lowbit"];
+  const auto cost = run_accsim({"cost", "--no-synth", "--mul", lowbit["multiplier"].get<std::string>(), "--prod",
+                                lowbit["product"].get<std::string>(), "--acc", lowbit["accumulator"].get<std::string>(),
+                                "--report", "c.json"},
+                               work.path(), fresh);
+  ASSERT_EQ(cost.exit_code, 0) << cost.err;
+  const auto c = nlohmann::json::parse(read_bytes(work / "c.json"));
+  EXPECT_FALSE(c["pe_area_um2"]["synthesized_on_demand"].get<bool>());
+  EXPECT_GT(c["pe_energy_per_mac_pj"]["total"].get<double>(), 0);
+  EXPECT_TRUE(home.listing().empty()) << "accsim wrote into the home directory: " << *home.listing().begin();
+}
+
+// The configurations the documentation runs (docs/run.md's equivalence, bias
+// table and per-layer example; docs/zero_shot.md's rows; the README's and
+// docs/cost.md's paper PE) are all in the shipped tables.
+TEST(CostCli, DocumentedConfigurationsNeedNoSynthesis) {
+  TempDir work;
+  const std::string rtz = ",round=rtz,ftz";
+  std::vector<std::vector<std::string>> configs = {
+      {"M4E3,bias=6", "M7E4,bias=12" + rtz, "M7E4,bias=10" + rtz},
+      {"e3m4", "M7E4,bias=6" + rtz, "M8E4,bias=4" + rtz},
+      {"e4m3", kPaperProd, kPaperAcc},
+      {"e3m4", "exact", "M21E5"},
+  };
+  for (int b = 4; b <= 8; ++b) {
+    configs.push_back({"e3m4", "M7E4,bias=" + std::to_string(b) + rtz, "M7E4,bias=" + std::to_string(b - 2) + rtz});
+  }
+  for (int m = 6; m <= 10; ++m) {
+    const std::string f = "M" + std::to_string(m) + "E5,bias=15" + rtz;
+    configs.push_back({"e3m4", f, f});
+  }
+  for (int m = 1; m <= 7; ++m) {
+    const std::string f = "M" + std::to_string(m) + "E4";
+    configs.push_back({"e3m4", f + ",bias=6" + rtz, f + ",bias=4" + rtz});
+  }
+  for (const auto& c : configs) {
+    std::vector<std::string> args = {"cost", "--no-synth", "--mul", c[0], "--acc", c[2]};
+    if (c[1] != "exact") args.insert(args.end(), {"--prod", c[1]});
+    const auto r = run_accsim(args, work.path());
+    EXPECT_EQ(r.exit_code, 0) << c[0] << " " << c[1] << " " << c[2] << ": " << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace accsim::sim

@@ -112,9 +112,13 @@ inline std::string shell_quote(const std::string& s) {
 
 // Runs the accsim binary with args in directory cwd; stdout and stderr are
 // captured in a directory of their own so cwd's listing stays meaningful.
-inline RunResult run_accsim(const std::vector<std::string>& args, const fs::path& cwd) {
+// `environment` holds NAME=VALUE settings for this run only.
+inline RunResult run_accsim(const std::vector<std::string>& args, const fs::path& cwd,
+                            const std::vector<std::string>& environment = {}) {
   TempDir streams;
-  std::string command = "cd " + shell_quote(cwd.string()) + " && " + shell_quote(ACCSIM_BIN);
+  std::string command = "cd " + shell_quote(cwd.string()) + " && env";
+  for (const auto& setting : environment) command += " " + shell_quote(setting);
+  command += " " + shell_quote(ACCSIM_BIN);
   for (const auto& a : args) command += " " + shell_quote(a);
   command += " >" + shell_quote((streams / "out").string()) + " 2>" + shell_quote((streams / "err").string());
   const int status = std::system(command.c_str());
