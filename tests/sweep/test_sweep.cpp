@@ -105,6 +105,19 @@ TEST(SweepSpec, ExplicitPointsAndLayerOverrides) {
   EXPECT_EQ(with_overrides, 2u);
 }
 
+TEST(SweepSpec, SeveralTracesAreAnAxisWithTheirOwnHashes) {
+  TempDir dir;
+  const SweepPlan plan = parse_sweep_spec("traces: [" + kTrace + ", " + std::string(ACCSIM_TRACES_DIR) +
+                                              "/fmnist_resnet]\nsamples: 2\naxes: {acc: [fp16, bf16]}\n",
+                                          dir / "spec.yaml");
+  ASSERT_EQ(plan.traces.size(), 2u);
+  EXPECT_NE(plan.traces[0].hash, plan.traces[1].hash);
+  EXPECT_EQ(plan.points.size(), 4u);
+  std::set<std::string> numerics;
+  for (const SweepPoint& p : plan.points) numerics.insert(p.numerics_key);
+  EXPECT_EQ(numerics.size(), 4u);  // the same formats on another trace are another accuracy run
+}
+
 TEST(SweepSpec, ShardsSplitWholeNumericsGroupsAndCoverEveryPointOnce) {
   TempDir dir;
   const SweepPlan plan = plan_of(dir, "fixed: {mul: e4m3, prod: exact}\naxes:\n  acc: [fp16, bf16, fp32]\n  array: [8x8, 16x16]\n");
