@@ -1,5 +1,9 @@
 #include "sim/sweep_command.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -399,6 +403,27 @@ void make_out_dir(const std::filesystem::path& dir) {
   }
 }
 
+// Holds DIR/.lock (flock) while a sweep writes to DIR, so that two runs on
+// one folder cannot interleave; the kernel drops it when the process dies.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::filesystem::path& dir) {
+    const std::filesystem::path path = dir / ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError(path.string(), "cannot create the folder's lock file");
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw InputError(dir.string(), "another accsim sweep is writing to this folder");
+    }
+  }
+  ~FolderLock() { ::close(fd_); }
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 int sweep_or_throw(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   std::pair<std::size_t, std::size_t> shard{0, 1};
   if (!o.shard.empty()) shard = parse_shard(o.shard);
@@ -424,6 +449,7 @@ int sweep_or_throw(const SweepOptions& o, std::ostream& out, std::ostream& err) 
 
   const std::filesystem::path dir(o.out_dir);
   make_out_dir(dir);
+  const FolderLock lock(dir);
   const auto log = make_logger(o.log_level, o.quiet, err, dir / "sweep.log");
   LogRead previous = read_point_log(dir, true);
   if (previous.torn_bytes > 0) {
@@ -471,6 +497,7 @@ int merge_or_throw(const SweepMergeOptions& o, std::ostream& err) {
   }
   const std::filesystem::path dir(o.out_dir);
   make_out_dir(dir);
+  const FolderLock lock(dir);
   const auto log = make_logger(o.log_level, o.quiet, err, dir / "sweep.log");
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].torn_bytes > 0) log->warn("{}: left out a torn last line ({} bytes)", o.dirs[i], inputs[i].torn_bytes);

@@ -40,6 +40,21 @@ $A sweep "$T/spec.yaml" --out "$T/t2" --log-level warn
 cmp "$T/t1/points.jsonl" "$T/t2/points.jsonl" || fail "a rerun changed points.jsonl"
 grep -q "0 to run" "$T/t2/sweep.log" || fail "the rerun ran points again"
 
+# Two sweeps on one folder: the second is refused while the first (stopped
+# with SIGSTOP once it holds the folder) is running.
+$A sweep "$T/spec.yaml" --out "$T/locked" --quiet &
+first=$!
+for _ in $(seq 600); do grep -q "to run" "$T/locked/sweep.log" 2> /dev/null && break; sleep 0.05; done
+kill -STOP $first
+set +e
+$A sweep "$T/spec.yaml" --out "$T/locked" 2> "$T/locked.err"; rc=$?
+set -e
+kill -CONT $first
+wait $first || fail "the first sweep on the locked folder failed"
+[ $rc = 2 ] && grep -q "^accsim: error: $T/locked: another accsim sweep is writing to this folder$" "$T/locked.err" ||
+  fail "second sweep on a busy folder: $rc $(cat "$T/locked.err")"
+cmp "$T/t1/points.jsonl" "$T/locked/points.jsonl" || fail "the locked folder's result differs"
+
 # Shards, merged: the same bytes as one machine.
 $A sweep "$T/spec.yaml" --out "$T/s0" --shard 0/3 --quiet
 $A sweep "$T/spec.yaml" --out "$T/s1" --shard 1/3 --quiet
