@@ -79,9 +79,9 @@ def main():
           f"{points[0]['samples']} samples, --threads {args.threads} on {os.cpu_count()} cores")
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
     print()
-    print(f"{'numerics (prod / acc)':<44}{'points':>7}{'accsim run s':>14}")
+    print(f"{'numerics (prod / acc)':<60}{'points':>7}{'accsim run s':>14}")
     for g, m in groups.items():
-        print(f"{g[2] + ' / ' + g[3]:<44}{len(m):>7}{run_s[g]:>14.1f}")
+        print(f"{g[2] + ' / ' + g[3]:<60}{len(m):>7}{run_s[g]:>14.1f}")
     print()
     print(f"{'way':<46}{'seconds':>10}{'points/min':>12}")
     print(f"{'accsim sweep':<46}{sweep_s:>10.1f}{60 * len(points) / sweep_s:>12.2f}")
