@@ -109,13 +109,14 @@ class SpecReader {
     ordered_json list = ordered_json::array();
     if (v.node.IsNull()) return list;
     if (!v.node.IsMap()) fail(v, "must map layer selectors to {key: value} maps (as --layer-config's layers:)");
+    const std::string path = v.where.substr(v.where.rfind(": ") + 2);  // "fixed.layers"
     for (const auto& entry : v.node) {
       const std::string selector = entry.first.as<std::string>();
       const YAML::Node& settings = entry.second;
-      if (!settings.IsMap()) fail(settings, v.key + "." + selector, "must be a map of key: value");
+      if (!settings.IsMap()) fail(settings, path + "." + selector, "must be a map of key: value");
       for (const auto& kv : settings) {
         const std::string key = kv.first.as<std::string>();
-        const Value one{key, kv.second, where(kv.second, v.key + "." + selector + "." + key)};
+        const Value one{key, kv.second, where(kv.second, path + "." + selector + "." + key)};
         std::string value = scalar(one);
         if (key == "engine") {
           net::LayerArithmetic a;
@@ -188,9 +189,24 @@ Axis read_axis(const SpecReader& r, const YAML::Node& key_node, const YAML::Node
 
 std::string hash16(const ordered_json& j) { return net::sha256_hex(j.dump()).substr(0, 16); }
 
+SweepPlan parse_spec(const std::string& yaml, const std::filesystem::path& spec_path);
+
 }  // namespace
 
 SweepPlan parse_sweep_spec(const std::string& yaml, const std::filesystem::path& spec_path) {
+  try {
+    return parse_spec(yaml, spec_path);
+  } catch (const YAML::Exception& e) {
+    // A key that is not a string ({[1]: 2}) and the like: yaml-cpp's own
+    // conversion errors, with the line they are on.
+    throw InputError(e.mark.is_null() ? spec_path.string() : fmt::format("{}:{}", spec_path.string(), e.mark.line + 1),
+                     "unexpected YAML here: " + e.msg + " (keys and settings are plain strings; docs/sweep.md)");
+  }
+}
+
+namespace {
+
+SweepPlan parse_spec(const std::string& yaml, const std::filesystem::path& spec_path) {
   const SpecReader r(spec_path);
   const std::string name = spec_path.string();
   YAML::Node root;
@@ -349,6 +365,10 @@ SweepPlan parse_sweep_spec(const std::string& yaml, const std::filesystem::path&
       }
       return r.canonical(*it->second);
     };
+    if (!set.contains("trace")) {
+      throw InputError(combo.empty() ? name : combo.back().where,
+                       "this point names no trace: give 'trace:' at the top or in every point");
+    }
     SweepPoint p;
     ordered_json& c = p.config;
     c["trace"] = r.canonical(*set.at("trace"));
@@ -461,6 +481,8 @@ SweepPlan parse_sweep_spec(const std::string& yaml, const std::filesystem::path&
             [](const SweepPoint& a, const SweepPoint& b) { return a.key < b.key; });
   return plan;
 }
+
+}  // namespace
 
 SweepPlan load_sweep_spec(const std::filesystem::path& spec_path) {
   std::error_code ec;

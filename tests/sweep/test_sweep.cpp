@@ -157,6 +157,12 @@ TEST(SweepSpec, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of(dir, head + "zip:\n  - {acc: [fp16, bf16], prod: [exact]}\n").rfind(spec + ":4: zip[0].prod: has 1 values", 0), 0u);
   EXPECT_EQ(error_of(dir, head + "axes: {acc: [fp16]}\nexclude: [{acc: fp16}]\n"), spec + ": every one of the 1 points is excluded: nothing to run");
   EXPECT_EQ(error_of(dir, "axes: [\n").rfind(spec + ":", 0), 0u);
+  EXPECT_EQ(error_of(dir, head + "fixed: {[a]: b}\n").rfind(spec + ":3: unexpected YAML here: ", 0), 0u);
+  EXPECT_EQ(error_of(dir, head + "fixed: {layers: {first: [1]}}\n"), spec + ":3: fixed.layers.first: must be a map of key: value");
+  EXPECT_EQ(error_of(dir, "points:\n  - {trace: " + kTrace + "}\n  - {acc: fp16}\n")
+                .rfind(spec + ":3: points[1].acc: this point names no trace", 0),
+            0u)
+      << error_of(dir, "points:\n  - {trace: " + kTrace + "}\n  - {acc: fp16}\n");
 }
 
 ordered_json record(const std::string& key, double top1, double area, double energy, const std::string& status = "ok") {
