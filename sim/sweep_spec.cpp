@@ -499,10 +499,17 @@ std::vector<SweepPoint> shard_points(const SweepPlan& plan, std::size_t index, s
   for (const SweepPoint& p : plan.points) groups.push_back(p.numerics_key);
   std::sort(groups.begin(), groups.end());
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  // Units of work: whole numerics groups, or, when there are fewer groups
+  // than shards, each group cut into `parts` (its points dealt round-robin in
+  // key order), so that no shard idles; a cut group's accuracy run is then
+  // done once per part. Unit u goes to shard u % count.
+  const std::size_t parts = (count + groups.size() - 1) / std::max<std::size_t>(groups.size(), 1);
+  std::vector<std::size_t> seen(groups.size(), 0);
   std::vector<SweepPoint> out;
   for (const SweepPoint& p : plan.points) {
     const auto g = static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(), p.numerics_key) - groups.begin());
-    if (g % count == index) out.push_back(p);
+    const std::size_t unit = g * parts + seen[g]++ % parts;
+    if (unit % count == index) out.push_back(p);
   }
   return out;
 }

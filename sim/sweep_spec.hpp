@@ -57,7 +57,8 @@ struct SweepPlan {
 
 // The points of shard `index` of `count` (0-based): whole numerics groups,
 // dealt round-robin in numerics-key order, so a shard never redoes another
-// shard's accuracy run.
+// shard's accuracy run; with fewer groups than shards, each group is cut into
+// parts so that every shard gets points.
 [[nodiscard]] std::vector<SweepPoint> shard_points(const SweepPlan& plan, std::size_t index, std::size_t count);
 
 }  // namespace accsim::sim

@@ -8,7 +8,8 @@
 #   scripts/slurm/sweep.sh SPEC.yaml DIR [--shards N] [--threads T] [--accsim PATH] [-- SBATCH_ARGS...]
 #
 # --shards N   tasks in the array (default 4); a shard holds whole numerics
-#              settings, so more shards than settings leaves some idle
+#              settings (one accuracy run each) unless there are fewer
+#              settings than shards
 # --threads T  threads per shard (default: the CPUs Slurm gives the task)
 # --accsim     the accsim binary every node runs (default: $ACCSIM, else
 #              `accsim` on PATH, else build/release/sim/accsim of this tree)
@@ -19,7 +20,7 @@
 # counts as done for the merge, which then exits 1 saying how many failed.
 set -euo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 (($# >= 2)) || usage
 spec=$1 dir=$2
 shift 2

@@ -137,6 +137,20 @@ TEST(SweepSpec, ShardsSplitWholeNumericsGroupsAndCoverEveryPointOnce) {
   for (const SweepPoint& p : plan.points) EXPECT_EQ(all.count(p.key), 1u);
 }
 
+TEST(SweepSpec, WithFewerGroupsThanShardsEveryShardGetsPoints) {
+  TempDir dir;
+  const SweepPlan plan = plan_of(dir, "fixed: {mul: e4m3, prod: exact, acc: fp16}\naxes: {array: [4x4, 8x8, 16x16, 32x32, 64x64]}\n");
+  std::multiset<std::string> all;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::vector<SweepPoint> share = shard_points(plan, i, 3);
+    EXPECT_GE(share.size(), 1u);
+    EXPECT_LE(share.size(), 2u);
+    for (const SweepPoint& p : share) all.insert(p.key);
+  }
+  EXPECT_EQ(all.size(), 5u);
+  for (const SweepPoint& p : plan.points) EXPECT_EQ(all.count(p.key), 1u);
+}
+
 TEST(SweepSpec, ErrorsNameFileLineAndKey) {
   TempDir dir;
   const std::string spec = (dir / "spec.yaml").string();
