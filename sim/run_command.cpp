@@ -172,6 +172,7 @@ struct Run {
   const Setup& setup;
   const net::Evaluation& eval;
   const std::optional<Energy>& energy;
+  double load_seconds = 0, energy_seconds = 0;  // wall clock
 };
 
 // Accumulator additions (chunk sums and merges) and their events.
@@ -441,6 +442,15 @@ ordered_json report(const Run& r) {
                    {"fp32_cpu_seconds", e.fp32_seconds},
                    {"lowbit_cpu_seconds", e.lowbit_seconds},
                    {"lowbit_macs_per_cpu_second", e.lowbit_seconds > 0 ? lowbit_macs / e.lowbit_seconds : 0.0}};
+    ordered_json phases;
+    for (std::size_t p = 0; p < net::kPhases; ++p) {
+      phases[net::to_string(static_cast<net::Phase>(p))] = e.lowbit_phases.seconds[p];
+    }
+    j["timing"]["lowbit_phase_cpu_seconds"] = phases;
+    const double gemm_seconds = e.lowbit_phases.seconds[static_cast<std::size_t>(net::Phase::gemm)];
+    j["timing"]["lowbit_gemm_macs_per_cpu_second"] = gemm_seconds > 0 ? lowbit_macs / gemm_seconds : 0.0;
+    j["timing"]["load_seconds"] = r.load_seconds;
+    j["timing"]["energy_seconds"] = r.energy_seconds;
   }
   return j;
 }
@@ -464,6 +474,7 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
     }
   }
 
+  const auto t_load = std::chrono::steady_clock::now();
   const std::filesystem::path dir = o.trace_dir.empty() ? net::default_trace_dir() : std::filesystem::path(o.trace_dir);
   const net::Trace trace = net::load_trace(dir, o.samples);
   std::vector<net::LayerArithmetic> layers = net::resolve_layers(trace.network, setup.base, setup.overrides);
@@ -476,19 +487,30 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
                            std::vector<net::LayerArithmetic>(trace.network.gemm_layers.size(), net::LayerArithmetic{}));
   const net::Executor lowbit(trace.network, layers);
 
+  const auto t_eval = std::chrono::steady_clock::now();
   net::EvalOptions eval_options;
   eval_options.threads = o.threads;
+  eval_options.phase_timing = o.timing;
   if (progress) eval_options.progress = show_progress;
   const net::Evaluation eval = net::evaluate(trace, fp32, lowbit, eval_options);
   if (progress) std::cerr << "\r\033[K" << std::flush;
+  const auto t_energy = std::chrono::steady_clock::now();
   std::optional<Energy> energy;
   if (o.energy_samples > 0) {
     const EnergyMeter meter(o.node);
     energy = measure_energy(trace, lowbit, o.energy_samples, meter,
                             [&](const ref::GemmConfig& c) { return array_for(c.order, o.array_cols); });
   }
+  const auto t_done = std::chrono::steady_clock::now();
 
-  const Run run{o, trace, layers, setup, eval, energy};
+  const Run run{o,
+                trace,
+                layers,
+                setup,
+                eval,
+                energy,
+                std::chrono::duration<double>(t_eval - t_load).count(),
+                std::chrono::duration<double>(t_done - t_energy).count()};
   std::optional<StagedFile> report_file;
   if (!o.report_path.empty()) report_file.emplace(o.report_path, report(run).dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
   if (report_file) report_file->commit();

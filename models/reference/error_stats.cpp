@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <cblas.h>
 
 #include "models/reference/parallel.hpp"
 
@@ -37,14 +41,24 @@ ErrorStats compare(const Matrix& got, const Matrix& want) {
 Matrix reference_gemm(const Matrix& a, const Matrix& b, unsigned threads) {
   assert(a.cols == b.rows);
   Matrix c(a.rows, b.cols);
-  parallel_for(a.rows, threads, [&](std::size_t i) {
-    std::vector<long double> row(b.cols, 0.0L);
-    for (std::size_t k = 0; k < a.cols; ++k) {
-      const long double aik = a(i, k);
-      const double* brow = &b.data[k * b.cols];
-      for (std::size_t j = 0; j < b.cols; ++j) row[j] += aik * brow[j];
-    }
-    for (std::size_t j = 0; j < b.cols; ++j) c(i, j) = static_cast<double>(row[j]);
+  if (c.data.empty() || a.cols == 0) return c;  // all zeros (or nothing)
+  constexpr auto kMaxDim = static_cast<std::size_t>(std::numeric_limits<blasint>::max());
+  if (a.rows > kMaxDim || a.cols > kMaxDim || b.cols > kMaxDim) {
+    throw std::length_error("reference_gemm: a dimension exceeds the BLAS index range");
+  }
+  // OpenBLAS splits a call over its own threads at boundaries that depend on
+  // their count, and an element computed at a block edge may take another
+  // micro-kernel. Blocks of rows fixed here, each a single-threaded call,
+  // make every element's arithmetic independent of `threads`.
+  openblas_set_num_threads(1);
+  constexpr std::size_t kRowBlock = 64;
+  const std::size_t blocks = (a.rows + kRowBlock - 1) / kRowBlock;
+  const auto k = static_cast<blasint>(a.cols), n = static_cast<blasint>(b.cols);
+  parallel_for(blocks, threads, [&](std::size_t block) {
+    const std::size_t row = block * kRowBlock;
+    const auto rows = static_cast<blasint>(std::min(kRowBlock, a.rows - row));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1.0, &a.data[row * a.cols], k, b.data.data(),
+                n, 0.0, &c.data[row * b.cols], n);
   });
   return c;
 }

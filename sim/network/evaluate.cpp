@@ -43,11 +43,13 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
   std::exception_ptr error;
   std::mutex error_mutex;
   std::vector<double> fp32_time(threads, 0.0), lowbit_time(threads, 0.0);
+  std::vector<PhaseTimes> phases(threads);
 
   auto worker = [&](unsigned t) {
     try {
       auto ws_fp32 = fp32.make_workspace();
       auto ws_lowbit = lowbit.make_workspace();
+      if (options.phase_timing) ws_lowbit->phase_times = &phases[t];
       std::vector<std::vector<float>> fp32_layers(layers);
       for (std::size_t i = next++; i < n && !failed; i = next++) {
         const std::span<const float> input(trace.inputs.data() + i * trace.sample_size, trace.sample_size);
@@ -104,6 +106,7 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
   for (unsigned t = 0; t < threads; ++t) {
     e.fp32_seconds += fp32_time[t];
     e.lowbit_seconds += lowbit_time[t];
+    e.lowbit_phases += phases[t];
   }
   e.layers.assign(layers, LayerStats{});
   for (std::size_t i = 0; i < n; ++i) {

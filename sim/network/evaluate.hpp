@@ -18,6 +18,7 @@ struct EvalOptions {
   // Called now and then from the calling thread with the number of samples
   // done so far; may be empty.
   std::function<void(std::size_t done, std::size_t total)> progress;
+  bool phase_timing = false;  // split the low-bit runs' CPU time by phase (Evaluation::lowbit_phases)
 };
 
 struct Evaluation {
@@ -33,6 +34,7 @@ struct Evaluation {
   std::vector<LayerStats> layers;  // low-bit run, per GEMM layer, summed over samples
   double fp32_seconds = 0;    // CPU time (thread clocks) of the FP32 runs, summed over threads
   double lowbit_seconds = 0;  // CPU time of the low-bit runs, their statistics included
+  PhaseTimes lowbit_phases;   // the same by phase, with EvalOptions::phase_timing
   double wall_seconds = 0;
   unsigned threads = 1;
 };

@@ -1,17 +1,36 @@
 #include "sim/network/executor.hpp"
 
+#include <time.h>
+
 #include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstring>
 
 #include "models/numerics/format.hpp"
+#include "models/reference/fast_plan.hpp"
 #include "sim/network/float_gemm.hpp"
 #include "sim/network/kernels.hpp"
 
 namespace accsim::net {
 
 // --- statistics ----------------------------------------------------------------------
+
+const char* to_string(Phase p) {
+  switch (p) {
+    case Phase::quantize:
+      return "quantize";
+    case Phase::lower:
+      return "lower";
+    case Phase::gemm:
+      return "gemm";
+    case Phase::statistics:
+      return "statistics";
+    case Phase::other:
+      break;
+  }
+  return "other";
+}
 
 double ErrorSums::snr_db() const {
   if (noise == 0) return std::numeric_limits<double>::infinity();
@@ -286,6 +305,36 @@ std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
 
 namespace {
 
+// Attributes a thread's CPU time to phases: enter() charges the time since
+// the last call to the phase then running. Free when `times` is null (one
+// clock read costs a system call, so only --timing pays for them).
+class PhaseClock {
+ public:
+  explicit PhaseClock(PhaseTimes* times) : times_(times) {
+    if (times_ != nullptr) last_ = now();
+  }
+  PhaseClock(const PhaseClock&) = delete;
+  PhaseClock& operator=(const PhaseClock&) = delete;
+  ~PhaseClock() { enter(Phase::other); }
+  void enter(Phase phase) {
+    if (times_ == nullptr || phase == current_) return;
+    const double t = now();
+    times_->seconds[static_cast<std::size_t>(current_)] += t - last_;
+    last_ = t;
+    current_ = phase;
+  }
+
+ private:
+  static double now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  PhaseTimes* times_;
+  Phase current_ = Phase::other;
+  double last_ = 0;
+};
+
 // The GEMM of one layer (one group): fills c[m x n] with A'B' (scales
 // undone) and adds the layer's statistics. `a_f`, `b_f` are the unrounded
 // operands (for the `layer` yardstick). `qa`, `qb` are the rounded ones
@@ -303,11 +352,13 @@ struct GemmCall {
 };
 
 void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, LayerStats* stats,
-              const Executor::GemmEngine& engine) {
+              const Executor::GemmEngine& engine, PhaseClock& clock) {
   const std::size_t m = call.m, k = call.k, n = call.n;
+  clock.enter(Phase::gemm);
   if (call.arith.engine == Engine::fp32) {
     gemm_fp32_sequential(call.a_f, call.b_f, c, m, k, n);
     if (stats) {
+      clock.enter(Phase::statistics);
       scratch.resize(m * n);
       gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
       for (std::size_t i = 0; i < m * n; ++i) {
@@ -321,6 +372,7 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   config.threads = 1;  // the caller parallelizes over samples
   const ref::GemmResult r =
       engine ? engine(call.layer, *call.qa, *call.qb, config) : ref::accumulate_products(*call.qa, *call.qb, config);
+  clock.enter(Phase::other);
   const bool t = call.transposed;
   // Element (i, j) of C: its index in r.c and the scale it carries.
   auto at = [&](std::size_t i, std::size_t j) { return t ? j * m + i : i * n + j; };
@@ -334,6 +386,7 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
     for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(r.c.data[at(i, j)] / scale(i, j));
   }
   if (!stats) return;
+  clock.enter(Phase::statistics);
   stats->product += r.stats.product;
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
@@ -359,8 +412,11 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
   };
   assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
   ws.values[net_.input].assign(input.begin(), input.end());
+  PhaseClock clock(ws.phase_times);
+  ws.rounded.clear();
   std::size_t layer = 0;
   for (const Node& node : net_.nodes) {
+    clock.enter(Phase::other);
     std::vector<float>& out = ws.values[node.output];
     out.resize(static_cast<std::size_t>(element_count(net_.values[node.output].shape)));
     ws.inputs.clear();
@@ -386,12 +442,23 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const float* x = ws.inputs[0];
       const float* w = prep.a ? prep.a->f.data() : ws.inputs[1];
       // Activations (and weights that are not constant) rounded whole.
-      QuantizedOperand qx, qw_whole;
+      const QuantizedOperand* qx_rounded = nullptr;
+      QuantizedOperand qw_whole;
       std::vector<QuantizedOperand> qw_groups;
       const std::vector<QuantizedOperand>* qw = nullptr;
       if (reference) {
-        qx = quantize_activations(x, static_cast<std::size_t>(xs[1] * plane), mul, operand_scaling(scaling, false), 2);
-        if (st) st->quantize += qx.events;
+        clock.enter(Phase::quantize);
+        const ValueId xv = *node.inputs[0];
+        const Scaling xs_scaling = operand_scaling(scaling, false);
+        for (const Workspace::RoundedValue& r : ws.rounded) {
+          if (r.value == xv && r.format == mul && r.scaling == xs_scaling) qx_rounded = &r.q;
+        }
+        if (qx_rounded == nullptr) {
+          ws.rounded.push_back({xv, mul, xs_scaling,
+                                quantize_activations(x, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, 2)});
+          qx_rounded = &ws.rounded.back().q;
+        }
+        if (st) st->quantize += qx_rounded->events;
         if (prep.a) {
           qw = &prep.a->q;
         } else {
@@ -404,6 +471,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         }
       }
       for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+        clock.enter(Phase::lower);
         ws.f_cols.resize(k * n);
         im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
         GemmCall call{layer, arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
@@ -414,9 +482,22 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           qc.rows = t ? n : k;
           qc.cols = t ? k : n;
           qc.axis = t ? ScaleAxis::rows : ScaleAxis::cols;
+          const QuantizedOperand& qx = *qx_rounded;
           qc.scale = qx.scale;
-          qc.bits.resize(k * n);
+          const QuantizedOperand& weights = (*qw)[static_cast<std::size_t>(grp)];
+          // The double lanes read only values: the encodings are lowered
+          // when another path will read them (the general path, or an
+          // engine in place of the reference GEMM). The lanes' plan depends
+          // on the formats and on the values being finite, which lowering
+          // (padding with zeros) does not change.
+          const bool need_bits =
+              ws.engine || !ref::plan_fast(arith.config, arith.config.order.merge(arith.config.accumulator), weights, qx);
           qc.values.resize(k * n);
+          if (need_bits) {
+            qc.bits.resize(k * n);
+          } else {
+            qc.bits.clear();
+          }
           const std::size_t offset = static_cast<std::size_t>(grp * cg * plane);
           const auto lower = [&](const auto* src, auto pad, auto* dst) {
             if (t) {
@@ -425,15 +506,15 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
               im2col(src + offset, cg, xs[2], xs[3], conv.window, os[2], os[3], pad, dst);
             }
           };
-          lower(qx.bits.data(), std::uint64_t{0}, qc.bits.data());
+          if (need_bits) lower(qx.bits.data(), std::uint64_t{0}, qc.bits.data());
           lower(qx.values.data(), 0.0, qc.values.data());
-          const QuantizedOperand& weights = (*qw)[static_cast<std::size_t>(grp)];
           call.qa = t ? &qc : &weights;
           call.qb = t ? &weights : &qc;
           call.transposed = t;
         }
-        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st, ws.engine);
+        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st, ws.engine, clock);
       }
+      clock.enter(Phase::other);
       if (node.inputs.size() > 2) {
         const float* bias = ws.inputs[2];
         const std::size_t channels = m * static_cast<std::size_t>(g.groups);
@@ -447,6 +528,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       GemmCall call{layer, arith, m, k, n, a, b};
       QuantizedOperand qa, qb;
       if (reference) {
+        clock.enter(Phase::quantize);
         if (prep.a) {
           call.qa = &prep.a->q[0];
         } else {
@@ -462,7 +544,8 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           call.qb = &qb;
         }
       }
-      run_gemm(call, out.data(), ws.d_c, st, ws.engine);
+      run_gemm(call, out.data(), ws.d_c, st, ws.engine, clock);
+      clock.enter(Phase::other);
       if (node.op == Op::Gemm) {
         const GemmAttrs& ga = std::get<GemmAttrs>(node.attrs);
         if (ga.alpha != 1.0f) {
@@ -484,6 +567,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       }
     }
     if (st && fp32_outputs) {
+      clock.enter(Phase::statistics);
       const std::vector<float>& want = (*fp32_outputs)[layer];
       for (std::size_t i = 0; i < out.size(); ++i) st->network.add(out[i], want[i]);
     }

@@ -21,8 +21,10 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -101,6 +103,21 @@ struct LayerStats {
                                                          const num::Format& format, ref::Scaling scaling,
                                                          std::uint64_t sr_stream);
 
+// Where a low-bit run's CPU time goes (accsim run --timing): rounding the
+// activations, lowering convolutions (im2col), the GEMM engine, the error
+// statistics (yardstick GEMMs and error sums), and everything else (the
+// float operators, undoing scales, biases).
+enum class Phase : std::size_t { other, quantize, lower, gemm, statistics };
+inline constexpr std::size_t kPhases = 5;
+struct PhaseTimes {
+  std::array<double, kPhases> seconds{};  // thread CPU time per Phase
+  PhaseTimes& operator+=(const PhaseTimes& o) {
+    for (std::size_t i = 0; i < kPhases; ++i) seconds[i] += o.seconds[i];
+    return *this;
+  }
+};
+[[nodiscard]] const char* to_string(Phase p);
+
 class Executor {
  public:
   // One LayerArithmetic per GEMM layer (net.gemm_layers order). Rounds the
@@ -125,6 +142,17 @@ class Executor {
     std::vector<float> f_a, f_b, f_cols;
     std::vector<double> d_c;
     ref::QuantizedOperand q_cols;
+    // Activations rounded in this run, by value and arithmetic: a tensor that
+    // feeds two convolutions (a residual block's conv1 and its shortcut) is
+    // rounded once.
+    struct RoundedValue {
+      ValueId value;
+      num::Format format;
+      ref::Scaling scaling;
+      ref::QuantizedOperand q;
+    };
+    std::deque<RoundedValue> rounded;
+    PhaseTimes* phase_times = nullptr;  // when set, run() adds its CPU time by phase
   };
   [[nodiscard]] std::unique_ptr<Workspace> make_workspace() const;
 

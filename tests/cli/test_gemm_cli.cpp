@@ -130,7 +130,7 @@ TEST(GemmCli, ThreadCountChangesNothing) {
   TempDir dir;
   std::mt19937_64 rng(20240112);
   std::normal_distribution<double> normal;
-  const std::size_t m = 33, k = 300, n = 17;
+  const std::size_t m = 133, k = 300, n = 17;  // m: several of the error yardstick's 64-row blocks
   std::vector<double> a(m * k), b(k * n);
   for (double& x : a) x = normal(rng);
   for (double& x : b) x = normal(rng) * 0.05;
@@ -177,7 +177,54 @@ TEST(GemmCli, TimingIsOptIn) {
   const json report = read_report(dir / "r.json");
   EXPECT_EQ(report["timing"]["threads"], 2);
   EXPECT_TRUE(report["timing"]["gemm_seconds"].is_number());
+  EXPECT_TRUE(report["timing"]["gemm_cpu_seconds"].is_number());
   EXPECT_TRUE(report["output"]["path"].is_null());
+}
+
+// The error statistics against an independent yardstick: the GEMMs of the
+// original inputs and of their fp32 roundings (the machine's own double ->
+// float conversion), summed here in long double, compared with C as written.
+// The reported figures must agree far beyond the digits the summary prints.
+TEST(GemmCli, ErrorStatisticsMatchALongDoubleOracle) {
+  TempDir dir;
+  std::mt19937_64 rng(77);
+  std::normal_distribution<double> normal;
+  const std::size_t m = 150, k = 90, n = 40;  // several of the yardstick's row blocks
+  std::vector<double> a(m * k), b(k * n);
+  for (double& x : a) x = normal(rng);
+  for (double& x : b) x = normal(rng);
+  write_bytes(dir / "A.npy", npy_f64(m, k, a));
+  write_bytes(dir / "B.npy", npy_f64(k, n, b));
+  const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "fp32", "--acc", "bf16", "--scale",
+                             "none", "--threads", "2", "--out", "C.npy", "--report", "r.json"},
+                            dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<double> c = read_c(dir / "C.npy", m, n);
+  const json error = read_report(dir / "r.json")["error"];
+  auto check = [&](const json& reported, bool rounded_inputs) {
+    auto in = [&](double x) { return rounded_inputs ? static_cast<double>(static_cast<float>(x)) : x; };
+    long double signal = 0, noise = 0, max_abs = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        long double want = 0;
+        for (std::size_t kk = 0; kk < k; ++kk) {
+          want += static_cast<long double>(in(a[i * k + kk])) * static_cast<long double>(in(b[kk * n + j]));
+        }
+        const long double e = static_cast<long double>(c[i * n + j]) - want;
+        signal += want * want;
+        noise += e * e;
+        max_abs = std::max(max_abs, std::fabs(e));
+      }
+    }
+    const double rel = static_cast<double>(std::sqrt(noise / signal));
+    const double snr = static_cast<double>(10 * std::log10(signal / noise));
+    EXPECT_NEAR(reported["rel_frobenius"].get<double>(), rel, 1e-9 * rel) << reported.dump();
+    EXPECT_NEAR(reported["snr_db"].get<double>(), snr, 1e-9) << reported.dump();
+    EXPECT_NEAR(reported["max_abs"].get<double>(), static_cast<double>(max_abs), 1e-9 * static_cast<double>(max_abs))
+        << reported.dump();
+  };
+  check(error["vs_original"], false);
+  check(error["vs_quantized"], true);
 }
 
 // --- bad input: exit 2, one line naming the input, no output left behind --

@@ -1,0 +1,106 @@
+// `accsim run`'s low-bit pass beside the reference GEMM alone, with the same
+// formats (the run's defaults), measured in the same run: the ratio of their
+// MACs per CPU second is what the run's lowering, quantization and
+// statistics cost on top of the arithmetic.
+//
+//   build/release/tests/bench/bench_run --benchmark_counters_tabular=true
+//
+// Items per second = MACs per CPU second of the benchmark's thread.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <span>
+
+#include "models/reference/gemm.hpp"
+#include "sim/network/executor.hpp"
+#include "sim/network/layer_config.hpp"
+#include "sim/network/trace.hpp"
+#include "sim/run_command.hpp"
+
+namespace {
+
+using namespace accsim;
+
+// accsim run's default arithmetic for every GEMM layer, through the same
+// parser the command line uses.
+net::LayerArithmetic run_defaults() {
+  net::LayerArithmetic a;
+  a.engine = net::Engine::reference;
+  net::apply_setting(a, "mul", sim::kDefaultMultiplier, "bench");
+  net::apply_setting(a, "prod", sim::kDefaultProduct, "bench");
+  net::apply_setting(a, "acc", sim::kDefaultAccumulator, "bench");
+  net::apply_setting(a, "order", sim::kDefaultOrder, "bench");
+  net::apply_setting(a, "scale", sim::kDefaultScale, "bench");
+  a.config.threads = 1;
+  a.config.error_stats = false;
+  return a;
+}
+
+ref::Matrix random_matrix(std::size_t rows, std::size_t cols, std::uint64_t seed, bool relu) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  ref::Matrix m(rows, cols);
+  for (double& x : m.data) x = relu ? std::max(0.0, normal(rng)) : normal(rng);
+  return m;
+}
+
+// The reference GEMM alone on a 256-cube, operands rounded into the run's
+// multiplier format with its scaling. arg: 0 normal operands, 1 the second
+// operand ReLU'd (half zeros, like the activations a Conv lowers).
+void BM_RunFormatsGemm(benchmark::State& state) {
+  constexpr std::size_t kSize = 256;
+  const net::LayerArithmetic arith = run_defaults();
+  const ref::GemmConfig& cfg = arith.config;
+  const auto qa = ref::quantize_operand(random_matrix(kSize, kSize, 1, false), cfg.multiplier, cfg.scaling,
+                                        ref::ScaleAxis::rows, 1);
+  const auto qb = ref::quantize_operand(random_matrix(kSize, kSize, 2, state.range(0) == 1), cfg.multiplier,
+                                        cfg.scaling, ref::ScaleAxis::cols, 2);
+  bool fast = false;
+  for (auto _ : state) {
+    ref::GemmResult r = ref::accumulate_products(qa, qb, cfg);
+    fast = r.stats.fast_path;
+    benchmark::DoNotOptimize(r.c_bits.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kSize * kSize * kSize));
+  state.counters["fast_path"] = fast;
+  state.SetLabel(net::describe(arith));
+}
+BENCHMARK(BM_RunFormatsGemm)->Arg(0)->Arg(1)->ArgName("relu_b")->Unit(benchmark::kMillisecond);
+
+// The low-bit pass of `accsim run` on the shipped ResNet trace, statistics
+// included (as `accsim run` does it per sample: events, errors against the
+// double yardsticks and against the FP32 run's layer outputs).
+void BM_RunLowbitPass(benchmark::State& state) {
+  constexpr std::size_t kSamples = 16;
+  const net::Trace trace = net::load_trace(net::default_trace_dir(), kSamples);
+  const net::Network& network = trace.network;
+  const net::Executor fp32(network, std::vector<net::LayerArithmetic>(network.gemm_layers.size()));
+  const net::Executor lowbit(network, net::resolve_layers(network, run_defaults(), {}));
+  auto ws_fp32 = fp32.make_workspace();
+  auto ws = lowbit.make_workspace();
+  // The FP32 run's layer outputs, computed once: not part of the low-bit pass.
+  std::vector<std::vector<std::vector<float>>> fp32_layers(kSamples);
+  for (std::size_t s = 0; s < kSamples; ++s) {
+    (void)fp32.run(std::span<const float>(trace.inputs).subspan(s * trace.sample_size, trace.sample_size), *ws_fp32);
+    for (std::size_t l = 0; l < network.gemm_layers.size(); ++l) {
+      const auto out = fp32.layer_output(*ws_fp32, l);
+      fp32_layers[s].emplace_back(out.begin(), out.end());
+    }
+  }
+  std::vector<net::LayerStats> stats(network.gemm_layers.size());
+  for (auto _ : state) {
+    for (std::size_t s = 0; s < kSamples; ++s) {
+      const auto logits = lowbit.run(
+          std::span<const float>(trace.inputs).subspan(s * trace.sample_size, trace.sample_size), *ws, stats,
+          &fp32_layers[s]);
+      benchmark::DoNotOptimize(logits.data());
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kSamples * network.macs_per_sample()));
+  state.SetLabel(trace.name + ", " + net::describe(run_defaults()));
+}
+BENCHMARK(BM_RunLowbitPass)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
