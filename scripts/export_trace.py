@@ -38,7 +38,8 @@ OPSET = 13
 
 
 # ---------------------------------------------------------------------------
-# A small NumPy interpreter for the ONNX ops the shipped traces use. It is
+# A small NumPy interpreter for the ONNX ops the shipped traces use (the
+# CNNs' and the vision transformer's). It is
 # only a check that the exported graph (after the exporter's constant folding
 # and BatchNorm fusion) computes what PyTorch computed; it is not fast.
 # ---------------------------------------------------------------------------
@@ -137,32 +138,109 @@ def _run_node(node, v):
         return [ins[0]]
     if op == "Constant":
         return [numpy_helper.to_array(a["value"]) if "value" in a else None]
+    # Transformer operators: float64 where PyTorch computes more than one
+    # float operation per element, the rest as NumPy's float32 does.
+    binary = {"Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power, "Equal": np.equal}
+    if op in binary:
+        return [binary[op](ins[0], ins[1])]
+    if op == "Sqrt":
+        return [np.sqrt(ins[0])]
+    if op == "Neg":
+        return [-ins[0]]
+    if op == "Erf":
+        from math import erf
+        return [np.vectorize(erf)(ins[0].astype(np.float64)).astype(np.float32)]
+    if op == "Tanh":
+        return [np.tanh(ins[0].astype(np.float64)).astype(np.float32)]
+    if op == "Softmax":
+        x = ins[0].astype(np.float64)
+        e = np.exp(x - x.max(axis=a.get("axis", -1), keepdims=True))
+        return [(e / e.sum(axis=a.get("axis", -1), keepdims=True)).astype(np.float32)]
+    if op == "LayerNormalization":
+        x = ins[0].astype(np.float64)
+        axes = tuple(range(a.get("axis", -1) % x.ndim, x.ndim))
+        mu = x.mean(axis=axes, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+        y = (x - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * ins[1]
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + ins[2]
+        return [y.astype(np.float32)]
+    if op == "ReduceMean":
+        axes = a.get("axes", ins[1].tolist() if len(ins) > 1 else None)
+        return [ins[0].astype(np.float64).mean(axis=tuple(axes) if axes else None,
+                                               keepdims=bool(a.get("keepdims", 1))).astype(np.float32)]
+    if op == "Transpose":
+        return [np.transpose(ins[0], a.get("perm"))]
+    if op == "Gather":
+        return [np.take(ins[0], ins[1], axis=a.get("axis", 0))]
+    if op == "Slice":
+        x = ins[0]
+        axes = ins[3].tolist() if len(ins) > 3 else list(range(len(ins[1])))
+        steps = ins[4].tolist() if len(ins) > 4 else [1] * len(axes)
+        idx = [slice(None)] * x.ndim
+        for st, en, ax, sp in zip(ins[1].tolist(), ins[2].tolist(), axes, steps):
+            idx[ax] = slice(st, en, sp)
+        return [x[tuple(idx)]]
+    if op == "Concat":
+        return [np.concatenate(ins, axis=a["axis"])]
+    if op == "Unsqueeze":
+        axes = a.get("axes", ins[1].tolist() if len(ins) > 1 else None)
+        return [np.expand_dims(ins[0], tuple(axes))]
+    if op == "Squeeze":
+        axes = a.get("axes", ins[1].tolist() if len(ins) > 1 else None)
+        return [np.squeeze(ins[0], tuple(axes) if axes is not None else None)]
+    if op == "Expand":
+        return [ins[0] * np.ones(ins[1].tolist(), dtype=ins[0].dtype)]
+    if op == "Where":
+        return [np.where(ins[0], ins[1], ins[2])]
+    if op == "Cast":
+        return [ins[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[a["to"]])]
+    if op == "Shape":
+        return [np.array(ins[0].shape, dtype=np.int64)]
+    if op == "ConstantOfShape":
+        value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        return [np.full(ins[0].tolist(), value.reshape(-1)[0], dtype=value.dtype)]
+    if op == "Split":
+        axis = a.get("axis", 0)
+        sizes = a.get("split", ins[1].tolist() if len(ins) > 1 else None)
+        if sizes is None:
+            return np.split(ins[0], len(node.output), axis=axis)
+        return np.split(ins[0], np.cumsum(sizes)[:-1], axis=axis)
     raise NotImplementedError(f"numpy reference has no {op}")
 
 
-def run_onnx_numpy(model_proto, x):
-    """Run an ONNX graph on one input array with NumPy; returns the first output."""
+def run_onnx_numpy(model_proto, x, values=None):
+    """Run an ONNX graph on one input array with NumPy; returns the first
+    output (and fills `values`, when given, with every tensor by name)."""
     g = model_proto.graph
     v = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     v[g.input[0].name] = x
     for node in g.node:
         for name, val in zip(node.output, _run_node(node, v)):
             v[name] = val
+    if values is not None:
+        values.update(v)
     return v[g.output[0].name]
 
 
 # ---------------------------------------------------------------------------
-def onnx_macs(model_proto):
-    """MACs per inference of Conv, Gemm and MatMul nodes, from inferred shapes."""
-    m = shape_inference.infer_shapes(model_proto)
+def onnx_macs(model_proto, sample=None):
+    """MACs per inference of Conv, Gemm and MatMul nodes, from inferred shapes
+    (or, given a sample, from the shapes the NumPy interpreter computes)."""
     shapes = {}
-    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
-        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-        shapes[vi.name] = dims
-    for t in m.graph.initializer:
-        shapes[t.name] = list(t.dims)
+    if sample is not None:
+        values = {}
+        run_onnx_numpy(model_proto, sample, values)
+        shapes = {name: list(np.shape(val)) for name, val in values.items()}
+    else:
+        m = shape_inference.infer_shapes(model_proto)
+        for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+            dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            shapes[vi.name] = dims
+        for t in m.graph.initializer:
+            shapes[t.name] = list(t.dims)
     per_node, total = [], 0
-    for node in m.graph.node:
+    for node in model_proto.graph.node:
         if node.op_type not in ("Conv", "Gemm", "MatMul"):
             continue
         a = _attrs(node)
@@ -177,8 +255,10 @@ def onnx_macs(model_proto):
                 Mdim = A[1] if a.get("transA", 0) else A[0]
                 K = A[0] if a.get("transA", 0) else A[1]
                 N = B[0] if a.get("transB", 0) else B[1]
-            else:
+            else:  # batched: M counts every matrix of the batch
                 Mdim, K, N = int(np.prod(A[:-1])), A[-1], B[-1]
+                if len(B) > 2:
+                    Mdim = int(np.prod(np.broadcast_shapes(tuple(A[:-2]), tuple(B[:-2])))) * A[-2]
             macs = int(Mdim) * int(K) * int(N)
             shape = {"M": int(Mdim), "K": int(K), "N": int(N)}
         per_node.append({"node": node.name, "op": node.op_type, "macs": macs, **shape})
@@ -284,7 +364,7 @@ def export_trace(model, inputs, labels, out_dir, name, dataset, preprocessing,
         op_counts = {}
         for node in proto.graph.node:
             op_counts[node.op_type] = op_counts.get(node.op_type, 0) + 1
-        total_macs, per_node = onnx_macs(proto)
+        total_macs, per_node = onnx_macs(proto, inputs[:1])
         info["model"].update({
             "ir_version": proto.ir_version,
             "producer": f"{proto.producer_name} {proto.producer_version}",
@@ -356,7 +436,7 @@ def main(argv=None):
     info = export_trace(model, inputs, labels[:n], args.out, name,
                         fm.dataset_record(n), fm.preprocessing_record(mean, std),
                         prov, full_test_accuracy=ckpt.get("full_test_accuracy"),
-                        verify_samples=args.verify_samples)
+                        verify_samples=args.verify_samples, opset=ckpt.get("opset", OPSET))
     acc = info["accuracy"]
     print(f"{args.out}: {n} samples, top-1 {acc['framework_top1']:.4f} "
           f"({acc['framework_correct']}/{n}), ops {info['model'].get('op_types')}")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fashion-MNIST data loading and the two networks shipped as accsim traces.
+"""Fashion-MNIST data loading and the three networks shipped as accsim traces.
 
 Used by scripts/train_fmnist.py and scripts/export_trace.py. Needs only
 Debian's python3-torch and python3-numpy (no torchvision).
@@ -177,11 +177,83 @@ class SmallResNet(nn.Module):
         return self.fc(x)
 
 
+class Attention(nn.Module):
+    """Multi-head self-attention written out (not nn.MultiheadAttention), so
+    that the export is the plain MatMul/Softmax graph an accelerator runs:
+    one QKV projection, Q·Kᵀ per head, softmax, softmax·V, output projection."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        assert dim % heads == 0
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        qkv = self.qkv(x).reshape(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(b, t, c)
+        return self.proj(x)
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer encoder block: x + attn(LN(x)), x + MLP(LN(x))."""
+
+    def __init__(self, dim, heads, mlp_dim):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, mlp_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(mlp_dim, dim)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.fc2(self.act(self.fc1(self.norm2(x))))
+
+
+class SmallViT(nn.Module):
+    """Vision transformer for 28x28 inputs (about 135k parameters, 2.4M MACs).
+
+    patch embedding: conv7x7 stride 7 (1 -> 64), 16 patches of 7x7
+    class token + learned position embedding: 17 tokens of 64
+    4 pre-norm encoder blocks: 4 heads of 16, GELU MLP 64 -> 128 -> 64
+    final LayerNorm, the class token's features -> fc(64 -> 10)
+    """
+
+    def __init__(self, patch=7, dim=64, depth=4, heads=4, mlp_dim=128, num_classes=10, image=28):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(1, dim, patch, stride=patch)
+        tokens = (image // patch) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens + 1, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads, mlp_dim) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])
+
+
 def build_model(kind):
     if kind == "cnn":
         return SmallCNN()
     if kind == "resnet":
         return SmallResNet()
+    if kind == "vit":
+        return SmallViT()
     raise ValueError(f"unknown model {kind!r}")
 
 
@@ -190,15 +262,20 @@ def count_params(model):
 
 
 def count_macs_torch(model, input_shape=(1, 1, 28, 28)):
-    """MACs per image of Conv2d and Linear layers, by forward hooks."""
+    """MACs per image of Conv2d and Linear layers, by forward hooks.
+
+    Matrix products written as `@` (attention's Q·Kᵀ and softmax·V) have no
+    module to hook and are not counted; the trace's macs_per_image, read from
+    the ONNX graph, counts them.
+    """
     total = [0]
 
     def conv_hook(m, inp, out):
         k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
         total[0] += out[0].numel() * k
 
-    def lin_hook(m, inp, out):
-        total[0] += m.in_features * m.out_features
+    def lin_hook(m, inp, out):  # once per token when the input has a sequence dimension
+        total[0] += out[0].numel() * m.in_features
 
     hooks = []
     for m in model.modules():

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 scripts/train_fmnist.py --model cnn    --out traces/fmnist_cnn
     /usr/bin/python3 scripts/train_fmnist.py --model resnet --out traces/fmnist_resnet
+    /usr/bin/python3 scripts/train_fmnist.py --model vit    --out traces/fmnist_vit
 
 Deterministic for a given seed, thread count and torch build. The checkpoint
 (state dict + metadata) goes to build/fmnist/<model>.pt, which git ignores;
@@ -32,7 +33,14 @@ RECIPES = {
                 weight_decay=0.0, augment="flip", label_smoothing=0.0),
     "resnet": dict(epochs=8, batch_size=128, optimizer="sgd", lr=0.2,
                    weight_decay=5e-4, augment="none", label_smoothing=0.0),
+    "vit": dict(epochs=12, batch_size=128, optimizer="adamw", lr=2e-3,
+                weight_decay=0.05, augment="flip", label_smoothing=0.0),
 }
+
+# ONNX opset each model is exported at: the transformer at 17, which has
+# LayerNormalization as one operator (13 spells it out as ReduceMean, Sub,
+# Pow, Sqrt, Div; accsim reads both).
+OPSETS = {"cnn": 13, "resnet": 13, "vit": 17}
 
 
 def augment_batch(x, mode, gen):
@@ -157,7 +165,8 @@ def main():
     }
     ckpt_path = args.checkpoint or os.path.join(REPO, "build", "fmnist", f"{args.model}.pt")
     os.makedirs(os.path.dirname(ckpt_path), exist_ok=True)
-    torch.save({"model": args.model, "state_dict": model.state_dict(), "mean": mean, "std": std,
+    torch.save({"model": args.model, "opset": OPSETS[args.model], "state_dict": model.state_dict(),
+                "mean": mean, "std": std,
                 "provenance": provenance, "full_test_accuracy": full}, ckpt_path)
     print(f"checkpoint {ckpt_path}", flush=True)
 
@@ -165,7 +174,7 @@ def main():
     name = args.name or os.path.basename(os.path.normpath(args.out))
     info = export_trace(model, x_test[:n].numpy(), test_y[:n], args.out, name,
                         fm.dataset_record(n), fm.preprocessing_record(mean, std),
-                        provenance, full_test_accuracy=full)
+                        provenance, full_test_accuracy=full, opset=OPSETS[args.model])
     acc = info["accuracy"]
     print(f"trace {args.out}: {n} samples, top-1 {acc['framework_top1']:.4f} "
           f"({acc['framework_correct']}/{n}); ops {info['model'].get('op_types')}; "

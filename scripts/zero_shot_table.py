@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The paper's zero-shot table (PAPER.md) on accsim's shipped networks.
 
-Runs `accsim run` on both shipped traces for the paper's accumulator formats
+Runs `accsim run` on the shipped traces (the CNN, ResNet-8 and the vision
+transformer) for the paper's accumulator formats
 (M10E5, M9E5, M8E5, M7E5, M6E5, M7E4 with its biases) and narrower ones until
 the accuracy collapses, all without fine-tuning, and writes
 
@@ -32,7 +33,16 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRACES = [("fmnist_cnn", "CNN"), ("fmnist_resnet", "ResNet-8")]
+TRACES = [("fmnist_cnn", "CNN"), ("fmnist_resnet", "ResNet-8"), ("fmnist_vit", "ViT")]
+# The networks whose accumulator events get a column of their own.
+EVENT_TRACES = [("fmnist_resnet", "ResNet-8"), ("fmnist_vit", "ViT")]
+# The ViT's GEMM layers by role, from their ONNX node names (scripts/fmnist_models.py).
+VIT_ROLES = [("patch embedding", "/patch_embed/"), ("QKV projection", "/attn/qkv/"),
+             ("attention scores Q·Kᵀ", "/attn/MatMul"), ("softmax·V", "/attn/MatMul_1"),
+             ("output projection", "/attn/proj/"), ("MLP fc1", "/fc1/"), ("MLP fc2", "/fc2/"),
+             ("classifier head", "/head/")]
+# Formats whose ViT per-layer events the page breaks down.
+VIT_DETAIL = ["M7E4", "M5E4"]
 PAPER_FORMATS = [(10, 5), (9, 5), (8, 5), (7, 5), (6, 5), (7, 4)]
 NARROWER = [(6, 4), (5, 4), (4, 4), (3, 4), (2, 4), (1, 4)]
 CHUNK = 16
@@ -93,6 +103,80 @@ def pct(x, n):
     return "-" if n == 0 else f"{100 * x / n:.2g}%"
 
 
+def vit_roles(report):
+    """The ViT's layers summed by role: accumulator events, products, and the
+    'net' error of the role's last layer in the network."""
+    out = {}
+    for layer in report["layers"]:
+        name = layer["name"]
+        role = None
+        for label, key in VIT_ROLES:  # the longest match wins: MatMul_1 over MatMul
+            if key in name and (role is None or len(key) > len(dict(VIT_ROLES)[role])):
+                role = label
+        if role is None:
+            continue
+        r = out.setdefault(role, {"layers": 0, "macs": 0, "ops": 0, "overflow": 0, "underflow": 0, "swamp": 0,
+                                  "signal": 0.0, "noise": 0.0, "net_err": []})
+        r["layers"] += 1
+        r["macs"] += layer["macs_per_sample"]
+        for kind in ("accumulate", "merge"):
+            e = layer["events"][kind]
+            r["ops"] += e["ops"]
+            for k in ("overflow", "underflow", "swamp"):
+                r[k] += e[k]
+        snr = layer["error"]["accumulation"]["snr_db"]
+        r["net_err"].append(layer["error"]["network"]["rel_error"])
+        r.setdefault("snr", []).append(float(snr))
+    return out
+
+
+def vit_section(by_label, fp32):
+    """Where the ViT's damage is: per-role events and errors at VIT_DETAIL."""
+    lines = [
+        "## The vision transformer, layer by layer",
+        "",
+        "`fmnist_vit` (scripts/fmnist_models.py `SmallViT`: 7x7 patches, 17 tokens of 64, four pre-norm",
+        "encoder blocks of 4 heads, GELU MLPs of 128) has GEMM layers of six kinds per block. The two",
+        "attention GEMMs multiply two activations (Q·Kᵀ, and the softmax's probabilities times V); both",
+        "operands are rounded to e3m4 per sample with one power-of-two scale per tensor, like every other",
+        "layer's activations. Softmax, LayerNormalization and GELU run in FP32. Per role, summed over the",
+        "four blocks: accumulator events per addition, the accumulation's own SNR (worst block), and the",
+        "relative error of the layer's output against the FP32 run (`err net`, all error up to there; worst",
+        "block).",
+        "",
+    ]
+    for label in VIT_DETAIL:
+        if label not in by_label:
+            continue
+        rep = by_label[label]["fmnist_vit"]
+        top1 = rep["accuracy"]["lowbit"]["top1"]
+        lines += [f"### {label}: ViT top-1 {100 * top1:.2f}% ({100 * (top1 - fp32['fmnist_vit']):+.2f} vs FP32)", "",
+                  "| layers | count | MACs per image | overflow | underflow | swamp | SNR acc (dB, worst) | err net (worst) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        roles = vit_roles(rep)
+        for role, _ in VIT_ROLES:
+            if role not in roles:
+                continue
+            r = roles[role]
+            lines.append(f"| {role} | {r['layers']} | {r['macs']:,} | {pct(r['overflow'], r['ops'])} | "
+                         f"{pct(r['underflow'], r['ops'])} | {pct(r['swamp'], r['ops'])} | "
+                         f"{min(r['snr']):.1f} | {max(r['net_err']):.2e} |")
+        worst_swamp = max(roles.items(), key=lambda kv: kv[1]["swamp"] / max(kv[1]["ops"], 1))
+        worst_unfl = max(roles.items(), key=lambda kv: kv[1]["underflow"] / max(kv[1]["ops"], 1))
+        overflowing = [k for k, v in roles.items() if v["overflow"]]
+        worst_net = max(roles.items(), key=lambda kv: max(kv[1]["net_err"]))
+        first_net = roles[VIT_ROLES[0][0]]["net_err"][0] if VIT_ROLES[0][0] in roles else None
+        lines += ["", f"At {label} the highest swamp rate is in the {worst_swamp[0]} layers "
+                  f"({pct(worst_swamp[1]['swamp'], worst_swamp[1]['ops'])} of their additions) and the highest "
+                  f"underflow rate in the {worst_unfl[0]} layers ({pct(worst_unfl[1]['underflow'], worst_unfl[1]['ops'])}); "
+                  + ("layers that overflow: " + ", ".join(overflowing) + "." if overflowing else "no layer overflows.")
+                  + (f" The error against FP32 accumulates along the network: {first_net:.2e} after the patch "
+                     f"embedding, largest at the {worst_net[0]} ({max(worst_net[1]['net_err']):.2e})."
+                     if first_net is not None else ""),
+                  ""]
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accsim", default=os.path.join(ROOT, "build", "release", "sim", "accsim"))
@@ -147,23 +231,28 @@ def main():
         ", ".join(f"{samples[t]} of `{t}`" for t, _ in TRACES) + " (Fashion-MNIST test images).",
         "",
         "| accumulator | product format | accumulator format | " +
-        " | ".join(f"{name} top-1 | Δ vs FP32" for _, name in TRACES) + " | ResNet-8 events: overflow / underflow / swamp |",
-        "|---|---|---|" + "---:|---:|" * len(TRACES) + "---|",
+        " | ".join(f"{name} top-1 | Δ vs FP32" for _, name in TRACES) + " | " +
+        " | ".join(f"{name} events: overflow / underflow / swamp" for _, name in EVENT_TRACES) + " |",
+        "|---|---|---|" + "---:|---:|" * len(TRACES) + "---|" * len(EVENT_TRACES),
         "| FP32 | `fp32` | `fp32` (sequential) | " +
-        " | ".join(f"{100 * fp32[t]:.2f}% | " for t, _ in TRACES) + " | |",
+        " | ".join(f"{100 * fp32[t]:.2f}% | " for t, _ in TRACES) + " |" + " |" * len(EVENT_TRACES),
     ]
     for label, prod, acc, res in rows:
         cells = []
         for t, _ in TRACES:
             top1 = res[t]["accuracy"]["lowbit"]["top1"]
             cells.append(f"{100 * top1:.2f}% | {100 * (top1 - fp32[t]):+.2f}")
-        ev = events(res["fmnist_resnet"])
-        ev_text = f"{pct(ev['overflow'], ev['ops'])} / {pct(ev['underflow'], ev['ops'])} / {pct(ev['swamp'], ev['ops'])}"
+        ev_cells = []
+        for t, _ in EVENT_TRACES:
+            ev = events(res[t])
+            ev_cells.append(f"{pct(ev['overflow'], ev['ops'])} / {pct(ev['underflow'], ev['ops'])} / "
+                            f"{pct(ev['swamp'], ev['ops'])}")
         order = " (sequential, rne)" if label == "e3m4 inputs only" else ""
-        lines.append(f"| {label} | `{prod}` | `{acc}`{order} | " + " | ".join(cells) + f" | {ev_text} |")
+        lines.append(f"| {label} | `{prod}` | `{acc}`{order} | " + " | ".join(cells) + " | " +
+                     " | ".join(ev_cells) + " |")
     lines += [
         "",
-        "Events are per accumulator addition (chunk sums and merges) over all layers of ResNet-8. The",
+        "Events are per accumulator addition (chunk sums and merges) over all layers of the network. The",
         "\"e3m4 inputs only\" row isolates input rounding: exact products summed in an accumulator far",
         "wider than these sums need (M21E5; fp32 itself would take the reference GEMM's slow general path).",
         "For comparison, the paper's zero-shot ResNet-18 on ImageNet (FP32 69.75%): " +
@@ -172,6 +261,7 @@ def main():
         "![zero-shot accuracy](zero_shot.png)",
         "",
     ]
+    lines += vit_section({label: res for label, _, _, res in rows}, fp32)
     os.makedirs(os.path.dirname(args.out_md), exist_ok=True)
     with open(args.out_md, "w") as f:
         f.write("\n".join(lines))
@@ -182,7 +272,7 @@ def main():
     fmt_rows = [r for r in rows if r[0].startswith("M")]
     labels = [r[0] for r in fmt_rows]
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for (t, name), marker in zip(TRACES, "os"):
+    for (t, name), marker in zip(TRACES, "osD"):
         ys = [100 * r[3][t]["accuracy"]["lowbit"]["top1"] / fp32[t] for r in fmt_rows]
         ax.plot(range(len(labels)), ys, marker=marker,
                 label=f"{name}, Fashion-MNIST (FP32 {100 * fp32[t]:.2f}%)")

@@ -123,7 +123,8 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, std:
   e.arrays.resize(n_layers);
   e.cycles.resize(n_layers);
   e.costed.assign(n_layers, false);
-  std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace();
+  e.dram_read_bytes.assign(n_layers, 0.0);
+  std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace(/*keep_layer_outputs=*/false);
   ws->engine = [&](std::size_t layer, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
                    const ref::GemmConfig& c) {
     ref::GemmResult want = ref::accumulate_products(a, b, c);
@@ -144,6 +145,7 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, std:
                                ": the cycle-accurate array's result differs from the reference path's");
       }
       e.cycles[layer] += r.stats.cycles;
+      e.dram_read_bytes[layer] += r.stats.input.bytes(r.stats.input.dram_reads) + r.stats.weight.bytes(r.stats.weight.dram_reads);
       ++e.gemms;
       layer_energy = meter.measure(on_array, r.stats);
     } catch (const hw::ConfigError& err) {
@@ -217,9 +219,12 @@ std::string energy_table(const Energy& en, const net::Network& net, std::size_t 
     const cost::EnergyBreakdown& b = *per.energy;
     const double t = b.total();
     auto pct = [t](double x) { return t > 0 ? fmt::format("{:.0f}%", 100 * x / t) : std::string("-"); };
-    line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12.2f}{:>9.3f}{:>7}{:>7}{:>7}", name, name_width, array,
+    line(fmt::format("  {:<{}}  {:>9}{:>11}{:>12.2f}{:>9.3f}{:>7}{:>7}{:>7}{}", name, name_width, array,
                      en.cycles[l] / en.samples, t * 1e-3, per.macs ? t / static_cast<double>(per.macs) : 0.0,
-                     pct(b.pe()), pct(b.input_sram + b.weight_sram + b.output_sram), pct(b.dram)));
+                     pct(b.pe()), pct(b.input_sram + b.weight_sram + b.output_sram), pct(b.dram),
+                     net.operands_are_activations(net.nodes[net.gemm_layers[l]])
+                         ? "  (act x act: the weight buffer holds activations)"
+                         : ""));
   }
   return s;
 }
@@ -291,7 +296,13 @@ std::string table(const Run& r) {
                      net::to_string(node.op), node.gemm.k, macs_text(node.gemm.macs()), db(st.accumulation.snr_db()),
                      db(st.layer.snr_db()), sci(st.layer.rel_error()), sci(st.network.rel_error()),
                      rate(acc.overflow, acc.ops), rate(acc.underflow, acc.ops), rate(acc.swamp, acc.ops),
-                     rate(st.product.underflow, st.product.ops), fp32 ? "  (fp32)" : ""));
+                     rate(st.product.underflow, st.product.ops),
+                     std::string(fp32 ? "  (fp32)" : "") + (net.operands_are_activations(node) ? "  (act x act)" : "")));
+  }
+  if (std::any_of(net.gemm_layers.begin(), net.gemm_layers.end(),
+                  [&](std::size_t i) { return net.operands_are_activations(net.nodes[i]); })) {
+    line("  (act x act): both operands are activations (attention's Q·Kᵀ and softmax·V), each rounded per sample");
+    line("  with the layer's scaling; on the array the 'weights' are an activation tensor.");
   }
   if (r.energy) s += energy_table(*r.energy, net, name_width);
   return s;
@@ -387,6 +398,7 @@ ordered_json report(const Run& r) {
     ordered_json layer;
     layer["name"] = node.name;
     layer["op"] = net::to_string(node.op);
+    layer["operands"] = net.operands_are_activations(node) ? "activations x activations" : "weights x activations";
     layer["arithmetic"] = arithmetic_json(r.layers[l]);
     layer["gemm"] = {{"m", node.gemm.m}, {"k", node.gemm.k}, {"n", node.gemm.n}, {"groups", node.gemm.groups}};
     layer["macs_per_sample"] = node.gemm.macs();
@@ -426,6 +438,11 @@ ordered_json report(const Run& r) {
                           {"cols", a.cols},
                           {"dataflow", a.dataflow == hw::Dataflow::weight_stationary ? "ws" : "os"}};
         layer["cycles_per_inference"] = en.cycles[l] / en.samples;
+        const net::Node& node = net.nodes[net.gemm_layers[l]];
+        // Attention's GEMMs: the weight buffer holds an activation (Kᵀ or V),
+        // fetched anew for every inference, so its traffic is activation traffic.
+        layer["weight_buffer_holds"] = net.operands_are_activations(node) ? "activations" : "weights";
+        layer["operand_dram_read_bytes_per_inference"] = en.dram_read_bytes[l] / static_cast<double>(en.samples);
         layer["per_inference"] = energy_json(en.layers[l].per(en.samples));
       } else {
         layer["array"] = nullptr;  // fp32 engine
@@ -551,7 +568,7 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& o) {
   cmd->add_option("--layer-config", o.layer_config, "YAML file of per-layer overrides (docs/run.md)")
       ->type_name("FILE");
   cmd->add_option("--layer", o.layer_overrides,
-                  "per-layer override NAME:key=value (NAME: node name, first, last or *; keys: engine, mul, prod, "
+                  "per-layer override NAME:key=value (NAME: node name, first, last, * or attention; keys: engine, mul, prod, "
                   "acc, order, scale); repeatable, applied after --layer-config")
       ->type_name("NAME:KEY=VALUE");
   cmd->add_option("--energy-samples", o.energy_samples,

@@ -91,6 +91,7 @@ struct Energy {
   std::vector<hw::ArrayConfig> arrays;
   std::vector<std::uint64_t> cycles;  // per layer, summed over the samples
   std::vector<bool> costed;           // false: fp32-engine layer, not run on the array
+  std::vector<double> dram_read_bytes;  // per layer, both operands, summed over the samples
   EnergyReport total;
   std::uint64_t gemms = 0;            // GEMMs run on the array (a grouped Conv: one per group)
   std::uint64_t reordered_gemms = 0;  // of those, GEMMs whose array order differs from the layer's

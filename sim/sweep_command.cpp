@@ -108,7 +108,7 @@ std::vector<std::uint32_t> fp32_predictions(const net::Trace& trace, unsigned th
   std::vector<std::uint32_t> pred(trace.samples);
   const unsigned n = worker_count(threads, trace.samples);
   std::vector<std::unique_ptr<net::Executor::Workspace>> ws;
-  for (unsigned t = 0; t < n; ++t) ws.push_back(fp32.make_workspace());
+  for (unsigned t = 0; t < n; ++t) ws.push_back(fp32.make_workspace(/*keep_layer_outputs=*/false));
   parallel_for(trace.samples, n, [&](unsigned t, std::size_t i) {
     const auto out = fp32.run(std::span<const float>(trace.inputs).subspan(i * trace.sample_size, trace.sample_size), *ws[t]);
     pred[i] = static_cast<std::uint32_t>(net::argmax(out.data(), out.size()));
@@ -135,7 +135,7 @@ Accuracy run_accuracy(const net::Trace& trace, const net::Executor& lowbit, unsi
   std::vector<std::vector<LayerEvents>> events(n, std::vector<LayerEvents>(n_layers));
   std::vector<std::unique_ptr<net::Executor::Workspace>> ws;
   for (unsigned t = 0; t < n; ++t) {
-    ws.push_back(lowbit.make_workspace());
+    ws.push_back(lowbit.make_workspace(/*keep_layer_outputs=*/false));
     ws.back()->engine = [&ev = events[t]](std::size_t layer, const ref::QuantizedOperand& a,
                                           const ref::QuantizedOperand& b, const ref::GemmConfig& c) {
       ref::GemmResult r = ref::accumulate_products(a, b, c);

@@ -47,8 +47,8 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
 
   auto worker = [&](unsigned t) {
     try {
-      auto ws_fp32 = fp32.make_workspace();
-      auto ws_lowbit = lowbit.make_workspace();
+      auto ws_fp32 = fp32.make_workspace(/*keep_layer_outputs=*/false);  // run() records them
+      auto ws_lowbit = lowbit.make_workspace(/*keep_layer_outputs=*/false);
       if (options.phase_timing) ws_lowbit->phase_times = &phases[t];
       std::vector<std::vector<float>> fp32_layers(layers);
       for (std::size_t i = next++; i < n && !failed; i = next++) {
@@ -57,7 +57,7 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
         SampleResult& r = results[i];
 
         const double t0 = thread_cpu_seconds();
-        const std::span<const float> ref_logits = fp32.run(input, *ws_fp32);
+        const std::span<const float> ref_logits = fp32.run(input, *ws_fp32, {}, nullptr, &fp32_layers);
         r.fp32_pred = static_cast<std::uint32_t>(argmax(ref_logits.data(), ref_logits.size()));
         double golden_max = 0;
         for (std::size_t c = 0; c < trace.classes; ++c) {
@@ -65,10 +65,6 @@ Evaluation evaluate(const Trace& trace, const Executor& fp32, const Executor& lo
           r.abs_deviation = std::max(r.abs_deviation, std::fabs(static_cast<double>(ref_logits[c]) - golden[c]));
         }
         r.rel_deviation = golden_max > 0 ? r.abs_deviation / golden_max : r.abs_deviation;
-        for (std::size_t l = 0; l < layers; ++l) {
-          const std::span<const float> out = fp32.layer_output(*ws_fp32, l);
-          fp32_layers[l].assign(out.begin(), out.end());
-        }
         const double t1 = thread_cpu_seconds();
         const std::span<LayerStats> stats(sample_stats.data() + i * layers, layers);
         const std::span<const float> logits = lowbit.run(input, *ws_lowbit, stats, &fp32_layers);

@@ -242,6 +242,44 @@ struct Executor::Prepared {
 Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     : net_(net), arithmetic_(std::move(layers)) {
   assert(arithmetic_.size() == net_.gemm_layers.size());
+  // Buffer slots by liveness: a node's output takes a free slot (never one
+  // of its own inputs'), and an input whose last reader this node is frees
+  // its slot afterwards.
+  for (std::size_t keep = 0; keep < 2; ++keep) {
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    std::vector<std::size_t> last_use(net_.values.size(), kNone);
+    std::vector<bool> pinned(net_.values.size(), false);
+    pinned[net_.input] = pinned[net_.output] = true;
+    if (keep == 1) {
+      for (std::size_t i : net_.gemm_layers) pinned[net_.nodes[i].output] = true;
+    }
+    for (std::size_t n = 0; n < net_.nodes.size(); ++n) {
+      for (const auto& in : net_.nodes[n].inputs) {
+        if (in) last_use[*in] = n;
+      }
+    }
+    std::vector<std::size_t>& slot = slot_of_[keep];
+    slot.assign(net_.values.size(), kNone);
+    std::vector<std::size_t> free_slots;
+    auto take = [&](ValueId v) {
+      if (free_slots.empty()) {
+        slot[v] = slots_[keep]++;
+      } else {
+        slot[v] = free_slots.back();
+        free_slots.pop_back();
+      }
+    };
+    take(net_.input);
+    for (std::size_t n = 0; n < net_.nodes.size(); ++n) {
+      const Node& node = net_.nodes[n];
+      take(node.output);
+      for (const auto& in : node.inputs) {
+        if (!in || net_.values[*in].constant || pinned[*in] || last_use[*in] != n) continue;
+        free_slots.push_back(slot[*in]);
+        last_use[*in] = kNone;  // an input read twice by this node is freed once
+      }
+    }
+  }
   auto constant = [&](const std::optional<ValueId>& v) -> const std::vector<float>* {
     if (!v || !net_.values[*v].constant) return nullptr;
     return &net_.constants[*net_.values[*v].constant];
@@ -252,6 +290,13 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     auto p = std::make_unique<Prepared>();
     const std::vector<float>* a = constant(node.inputs[0]);
     const std::vector<float>* b = constant(node.inputs[1]);
+    if (node.op == Op::MatMul && node.gemm.groups > 1) {
+      // Batched (attention): operands rounded per sample, see run_batched_matmul.
+      p->a_is_weight = a != nullptr;
+      p->b_is_weight = b != nullptr;
+      prepared_.push_back(std::move(p));
+      continue;
+    }
     if (node.op == Op::Conv) {
       p->a_is_weight = true;  // W, whether constant or not
     } else {
@@ -297,9 +342,10 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
 
 Executor::~Executor() = default;
 
-std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
+std::unique_ptr<Executor::Workspace> Executor::make_workspace(bool keep_layer_outputs) const {
   auto ws = std::make_unique<Workspace>();
-  ws->values.resize(net_.values.size());
+  ws->keep_layer_outputs = keep_layer_outputs;
+  ws->values.resize(slots_[keep_layer_outputs ? 1 : 0]);
   return ws;
 }
 
@@ -402,22 +448,96 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
 }
 
+// Rows [r0, r0 + rows) of an operand rounded as one tensor, as a [rows x
+// cols] operand of its own with `axis`: the scale is the tensor's (or the
+// rows' own, for a per-row scaled operand).
+QuantizedOperand operand_slice(const QuantizedOperand& whole, std::size_t offset, std::size_t rows, std::size_t cols,
+                               ScaleAxis axis) {
+  QuantizedOperand s;
+  s.rows = rows;
+  s.cols = cols;
+  s.axis = axis;
+  const auto begin = static_cast<std::ptrdiff_t>(offset), end = static_cast<std::ptrdiff_t>(offset + rows * cols);
+  s.bits.assign(whole.bits.begin() + begin, whole.bits.begin() + end);
+  s.values.assign(whole.values.begin() + begin, whole.values.begin() + end);
+  if (whole.scale.size() == 1) {
+    s.scale = whole.scale;
+  } else {
+    const std::size_t r0 = offset / whole.cols;
+    s.scale.assign(whole.scale.begin() + static_cast<std::ptrdiff_t>(r0),
+                   whole.scale.begin() + static_cast<std::ptrdiff_t>(r0 + rows));
+  }
+  return s;
+}
+
+// A batched MatMul ([..., M, K] x [..., K, N], attention's Q·Kᵀ and
+// softmax·V): one GEMM per batch matrix. Each operand is rounded into the
+// multiplier format once, as a whole tensor with one scale (the layer's
+// scaling; per-channel scaling applies only to a constant operand, per row
+// of A or per column of each matrix of B), so every head's products use
+// the same scale, as one quantizer in front of the array would.
+void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmetic& arith, const Network& net,
+                        const float* a, const float* b, bool a_is_weight, bool b_is_weight, float* out,
+                        std::vector<double>& scratch, LayerStats* st, const Executor::GemmEngine& engine,
+                        PhaseClock& clock) {
+  const GemmShape& g = node.gemm;
+  const auto m = static_cast<std::size_t>(g.m), k = static_cast<std::size_t>(g.k), n = static_cast<std::size_t>(g.n);
+  const auto a_count = static_cast<std::size_t>(element_count(net.values[*node.inputs[0]].shape));
+  const auto b_count = static_cast<std::size_t>(element_count(net.values[*node.inputs[1]].shape));
+  const bool reference = arith.engine == Engine::reference;
+  QuantizedOperand qa, qb;
+  std::vector<QuantizedOperand> qb_mats;  // B per matrix, when its columns carry their own scales
+  const num::Format& mul = arith.config.multiplier;
+  const Scaling scaling = arith.config.scaling;
+  const bool b_per_matrix = reference && b_is_weight && scaling == Scaling::channel;
+  if (reference) {
+    clock.enter(Phase::quantize);
+    qa = quantize_runtime(a, a_count / k, k, mul, scaling, a_is_weight, ScaleAxis::rows, 1);
+    if (st) st->quantize += qa.events;
+    if (b_per_matrix) {
+      for (std::size_t i = 0; i < b_count / (k * n); ++i) {
+        qb_mats.push_back(quantize_runtime(b + i * k * n, k, n, mul, scaling, true, ScaleAxis::cols, 2));
+        if (st) st->quantize += qb_mats.back().events;
+      }
+    } else {
+      qb = quantize_runtime(b, b_count / n, n, mul, scaling, false, ScaleAxis::rows, 2);
+      if (st) st->quantize += qb.events;
+    }
+  }
+  for (std::size_t grp = 0; grp < static_cast<std::size_t>(g.groups); ++grp) {
+    const std::size_t a_off = static_cast<std::size_t>(node.batch_a[grp]) * m * k;
+    const std::size_t b_mat = static_cast<std::size_t>(node.batch_b[grp]);
+    GemmCall call{layer, arith, m, k, n, a + a_off, b + b_mat * k * n};
+    QuantizedOperand qa_g, qb_g;
+    if (reference) {
+      clock.enter(Phase::lower);  // slicing the batch: the attention GEMM's lowering
+      qa_g = operand_slice(qa, a_off, m, k, ScaleAxis::rows);
+      qb_g = b_per_matrix ? qb_mats[b_mat] : operand_slice(qb, b_mat * k * n, k, n, ScaleAxis::cols);
+      call.qa = &qa_g;
+      call.qb = &qb_g;
+    }
+    run_gemm(call, out + grp * m * n, scratch, st, engine, clock);
+  }
+}
+
 }  // namespace
 
 std::span<const float> Executor::run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats,
-                                     const std::vector<std::vector<float>>* fp32_outputs) const {
+                                     const std::vector<std::vector<float>>* fp32_outputs,
+                                     std::vector<std::vector<float>>* record_layers) const {
+  const std::vector<std::size_t>& slot_of = slot_of_[ws.keep_layer_outputs ? 1 : 0];
   auto data_of = [&](ValueId v) -> const float* {
     const Value& value = net_.values[v];
-    return value.constant ? net_.constants[*value.constant].data() : ws.values[v].data();
+    return value.constant ? net_.constants[*value.constant].data() : ws.values[slot_of[v]].data();
   };
   assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
-  ws.values[net_.input].assign(input.begin(), input.end());
+  ws.values[slot_of[net_.input]].assign(input.begin(), input.end());
   PhaseClock clock(ws.phase_times);
   ws.rounded.clear();
   std::size_t layer = 0;
   for (const Node& node : net_.nodes) {
     clock.enter(Phase::other);
-    std::vector<float>& out = ws.values[node.output];
+    std::vector<float>& out = ws.values[slot_of[node.output]];
     out.resize(static_cast<std::size_t>(element_count(net_.values[node.output].shape)));
     ws.inputs.clear();
     for (const auto& in : node.inputs) ws.inputs.push_back(in ? data_of(*in) : nullptr);
@@ -522,6 +642,9 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           for (std::size_t j = 0; j < n; ++j) out[ch * n + j] += bias[ch];
         }
       }
+    } else if (node.op == Op::MatMul && g.groups > 1) {
+      run_batched_matmul(node, layer, arith, net_, ws.inputs[0], ws.inputs[1], prep.a_is_weight, prep.b_is_weight,
+                         out.data(), ws.d_c, st, ws.engine, clock);
     } else {  // Gemm, MatMul
       const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
       const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
@@ -571,6 +694,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const std::vector<float>& want = (*fp32_outputs)[layer];
       for (std::size_t i = 0; i < out.size(); ++i) st->network.add(out[i], want[i]);
     }
+    if (record_layers) (*record_layers)[layer].assign(out.begin(), out.end());
     ++layer;
   }
   return {data_of(net_.output), static_cast<std::size_t>(element_count(net_.output_shape()))};
@@ -578,7 +702,8 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
 
 std::span<const float> Executor::layer_output(const Workspace& ws, std::size_t layer) const {
   const ValueId v = net_.nodes[net_.gemm_layers[layer]].output;
-  return ws.values[v];
+  assert(ws.keep_layer_outputs);
+  return ws.values[slot_of_[1][v]];
 }
 
 }  // namespace accsim::net

@@ -136,8 +136,12 @@ class Executor {
 
   // Per-thread buffers, reused from sample to sample; only run() touches them.
   struct Workspace {
+    bool keep_layer_outputs = true;  // layer_output works after run(); costs memory
     GemmEngine engine;  // empty: ref::accumulate_products
-    std::vector<std::vector<float>> values;  // computed values by id (constants are not copied)
+    // Computed values, by buffer slot (constants are not copied). A value's
+    // slot is reused once its last reader has run (Executor::slot_of_), so
+    // a deep network holds only the activations alive at one time.
+    std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;
     std::vector<double> d_c;
@@ -154,15 +158,20 @@ class Executor {
     std::deque<RoundedValue> rounded;
     PhaseTimes* phase_times = nullptr;  // when set, run() adds its CPU time by phase
   };
-  [[nodiscard]] std::unique_ptr<Workspace> make_workspace() const;
+  // keep_layer_outputs = false: layer_output is not available, and every
+  // buffer is reused as soon as its value's last reader has run.
+  [[nodiscard]] std::unique_ptr<Workspace> make_workspace(bool keep_layer_outputs = true) const;
 
   // Runs one sample (the graph input's elements) and returns the graph
   // output, valid until the next run on `ws`. With `stats` (one per GEMM
   // layer), each layer adds this sample's events and errors; with
   // `fp32_outputs` (each GEMM layer's output from an FP32 run of the same
-  // sample), also the network-level errors.
+  // sample), also the network-level errors. With `record_layers` (one
+  // vector per GEMM layer), each layer's output is copied there as it is
+  // computed, so the workspace need not keep it (make_workspace(false)).
   std::span<const float> run(std::span<const float> input, Workspace& ws, std::span<LayerStats> stats = {},
-                             const std::vector<std::vector<float>>* fp32_outputs = nullptr) const;
+                             const std::vector<std::vector<float>>* fp32_outputs = nullptr,
+                             std::vector<std::vector<float>>* record_layers = nullptr) const;
   // GEMM layer i's output in the last run on ws.
   [[nodiscard]] std::span<const float> layer_output(const Workspace& ws, std::size_t layer) const;
 
@@ -172,6 +181,12 @@ class Executor {
  private:
   struct Prepared;
   const Network& net_;
+  // Buffer slot of each computed value. Values whose last reader has run
+  // give their slot to later ones; the graph input and output keep theirs.
+  // [0]: every value's slot; [1]: the same with the GEMM layers' outputs
+  // pinned, for workspaces that read them after the run (layer_output).
+  std::array<std::vector<std::size_t>, 2> slot_of_;
+  std::array<std::size_t, 2> slots_{};
   std::vector<LayerArithmetic> arithmetic_;
   std::vector<std::unique_ptr<Prepared>> prepared_;  // per GEMM layer
 };

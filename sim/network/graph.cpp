@@ -6,23 +6,45 @@
 namespace accsim::net {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 16> kOps{{
+constexpr std::array<std::pair<Op, std::string_view>, 38> kOps{{
     {Op::Add, "Add"},
     {Op::AveragePool, "AveragePool"},
     {Op::BatchNormalization, "BatchNormalization"},
+    {Op::Cast, "Cast"},
     {Op::Clip, "Clip"},
     {Op::Concat, "Concat"},
     {Op::Constant, "Constant"},
+    {Op::ConstantOfShape, "ConstantOfShape"},
     {Op::Conv, "Conv"},
+    {Op::Div, "Div"},
+    {Op::Equal, "Equal"},
+    {Op::Erf, "Erf"},
+    {Op::Expand, "Expand"},
     {Op::Flatten, "Flatten"},
+    {Op::Gather, "Gather"},
     {Op::Gemm, "Gemm"},
     {Op::GlobalAveragePool, "GlobalAveragePool"},
     {Op::Identity, "Identity"},
+    {Op::LayerNormalization, "LayerNormalization"},
     {Op::MatMul, "MatMul"},
     {Op::MaxPool, "MaxPool"},
+    {Op::Mul, "Mul"},
+    {Op::Neg, "Neg"},
+    {Op::Pow, "Pow"},
+    {Op::ReduceMean, "ReduceMean"},
     {Op::Relu, "Relu"},
     {Op::Reshape, "Reshape"},
+    {Op::ShapeOf, "Shape"},
+    {Op::Slice, "Slice"},
     {Op::Softmax, "Softmax"},
+    {Op::Split, "Split"},
+    {Op::Sqrt, "Sqrt"},
+    {Op::Squeeze, "Squeeze"},
+    {Op::Sub, "Sub"},
+    {Op::Tanh, "Tanh"},
+    {Op::Transpose, "Transpose"},
+    {Op::Unsqueeze, "Unsqueeze"},
+    {Op::Where, "Where"},
 }};
 
 }  // namespace
@@ -69,6 +91,11 @@ std::uint64_t Network::macs_per_sample() const {
   std::uint64_t macs = 0;
   for (std::size_t i : gemm_layers) macs += nodes[i].gemm.macs();
   return macs;
+}
+
+bool Network::operands_are_activations(const Node& node) const {
+  if (node.op != Op::MatMul && node.op != Op::Gemm) return false;
+  return !values[*node.inputs[0]].constant && !values[*node.inputs[1]].constant;
 }
 
 }  // namespace accsim::net

@@ -27,19 +27,41 @@ enum class Op {
   Add,
   AveragePool,
   BatchNormalization,
+  Cast,
   Clip,
   Concat,
   Constant,
+  ConstantOfShape,
   Conv,
+  Div,
+  Equal,
+  Erf,
+  Expand,
   Flatten,
+  Gather,
   Gemm,
   GlobalAveragePool,
   Identity,
+  LayerNormalization,
   MatMul,
   MaxPool,
+  Mul,
+  Neg,
+  Pow,
+  ReduceMean,
   Relu,
   Reshape,
+  ShapeOf,  // ONNX "Shape" (the name is taken by the type)
+  Slice,
   Softmax,
+  Split,
+  Sqrt,
+  Squeeze,
+  Sub,
+  Tanh,
+  Transpose,
+  Unsqueeze,
+  Where,
 };
 [[nodiscard]] std::string_view to_string(Op op);
 [[nodiscard]] std::optional<Op> parse_op(std::string_view op_type);
@@ -90,8 +112,34 @@ struct SoftmaxAttrs {
 struct ConcatAttrs {
   std::int64_t axis = 0;
 };
+// Transpose: output dimension i is input dimension perm[i].
+struct TransposeAttrs {
+  std::vector<std::int64_t> perm;
+};
+// Gather along `axis` with constant indices (negative ones already
+// normalized); the indices' shape replaces the axis in the output.
+struct GatherAttrs {
+  std::int64_t axis = 0;
+  Shape indices_shape;
+  std::vector<std::int64_t> indices;
+};
+// Slice (and each output of a Split): per input dimension, output element
+// j comes from input index start + j * step (step may be negative).
+struct SliceAttrs {
+  std::vector<std::int64_t> starts, steps;
+};
+// ReduceMean over `axes` (sorted, normalized); the output shape says
+// whether they were kept.
+struct ReduceAttrs {
+  std::vector<std::int64_t> axes;
+};
+// LayerNormalization over the dimensions [axis, rank).
+struct LayerNormAttrs {
+  std::int64_t axis = -1;
+  float epsilon = 1e-5f;
+};
 using Attrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, GemmAttrs, ClipAttrs, BatchNormAttrs, SoftmaxAttrs,
-                           ConcatAttrs>;
+                           ConcatAttrs, TransposeAttrs, GatherAttrs, SliceAttrs, ReduceAttrs, LayerNormAttrs>;
 
 using ValueId = std::size_t;
 
@@ -107,7 +155,10 @@ struct Value {
 // The matrix product a GEMM layer computes per group, per sample:
 // [m x k] * [k x n]. For Conv, m = output channels / group, k = input
 // channels / group * kernel height * kernel width (the accumulation length),
-// n = output height * width. For Gemm and MatMul, groups = 1.
+// n = output height * width. For Gemm, groups = 1. For MatMul with a 2-D (or
+// 1-D) B, groups = 1 and A's leading dimensions are folded into m; with a
+// batched B ([..., K, N], attention's Q·Kᵀ and softmax·V), groups is the
+// number of matrices in the broadcast batch (heads x batch).
 struct GemmShape {
   std::int64_t m = 0, k = 0, n = 0, groups = 1;
   [[nodiscard]] std::uint64_t macs() const {
@@ -123,6 +174,9 @@ struct Node {
   ValueId output = 0;
   Attrs attrs;
   GemmShape gemm;  // Conv, Gemm and MatMul only
+  // Batched MatMul only: the broadcast batch shape, and per batch index the
+  // offset (in matrices) into A and into B.
+  std::vector<std::int64_t> batch_a, batch_b;
 };
 
 struct Network {
@@ -139,6 +193,9 @@ struct Network {
   [[nodiscard]] const Shape& input_shape() const { return values[input].shape; }
   [[nodiscard]] const Shape& output_shape() const { return values[output].shape; }
   [[nodiscard]] std::uint64_t macs_per_sample() const;
+  // A GEMM layer both of whose operands are computed per sample (attention's
+  // Q·Kᵀ and softmax·V): its "weights" are activations.
+  [[nodiscard]] bool operands_are_activations(const Node& node) const;
 };
 
 }  // namespace accsim::net

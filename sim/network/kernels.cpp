@@ -8,6 +8,8 @@
 #include <limits>
 #include <variant>
 
+#include "sim/network/tensor_kernels.hpp"
+
 namespace accsim::net {
 namespace {
 
@@ -173,6 +175,7 @@ void run_float_op(const Network& net, const Node& node, std::span<const float* c
   const Shape& os = net.values[node.output].shape;
   const std::size_t n = static_cast<std::size_t>(element_count(os));
   auto shape_of = [&](std::size_t i) -> const Shape& { return net.values[*node.inputs[i]].shape; };
+  if (is_tensor_op(node.op)) return run_tensor_op(net, node, in, out);  // the transformer operators
   switch (node.op) {
     case Op::Add:
       add(shape_of(0), shape_of(1), os, in[0], in[1], out);
@@ -211,6 +214,7 @@ void run_float_op(const Network& net, const Node& node, std::span<const float* c
     case Op::Gemm:
     case Op::MatMul:
     case Op::Constant:
+    default:
       break;
   }
   assert(false && "run_float_op: not a float operator");

@@ -135,13 +135,17 @@ std::vector<LayerArithmetic> resolve_layers(const Network& net, const LayerArith
       targets.push_back(0);
     } else if (o.selector == "last" && !layers.empty()) {
       targets.push_back(layers.size() - 1);
+    } else if (o.selector == "attention") {
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        if (net.operands_are_activations(net.nodes[net.gemm_layers[i]])) targets.push_back(i);
+      }
     } else {
       for (std::size_t i = 0; i < layers.size(); ++i) {
         if (net.nodes[net.gemm_layers[i]].name == o.selector) targets.push_back(i);
       }
     }
     if (targets.empty()) {
-      throw InputError(o.source, fmt::format("'{}' is not a GEMM layer of {} (first, last, *, or one of: {})",
+      throw InputError(o.source, fmt::format("'{}' is not a GEMM layer of {} (first, last, *, attention, or one of: {})",
                                              o.selector, net.source, layer_names(net)));
     }
     for (std::size_t i : targets) apply_setting(layers[i], o.key, o.value, o.source);

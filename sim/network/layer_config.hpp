@@ -4,7 +4,8 @@
 //
 // An override is `SELECTOR:key=value`. SELECTOR is a GEMM layer's node name
 // as in the ONNX file (or <op>_<index> for unnamed nodes), `first`, `last`,
-// or `*` (every GEMM layer). Keys:
+// `*` (every GEMM layer), or `attention` (every GEMM layer both of whose
+// operands are activations: attention's Q·Kᵀ and softmax·V). Keys:
 //   engine = fp32 | reference   fp32: the FP32 baseline's arithmetic (IEEE
 //                               float, sequential); reference: the formats
 //   mul, prod, acc = FORMAT     (prod also takes `exact`: fused products)

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -223,9 +224,38 @@ Decoded decode_tensor(const onnx::TensorProto& t, const Context& ctx, const std:
   detail::check_shape_limits(d.shape, ctx, what);
   const auto count = static_cast<std::size_t>(element_count(d.shape));
   const int type = t.data_type();
+  if (type == onnx::TensorProto::INT32 || type == onnx::TensorProto::BOOL) {
+    // Indices and masks: held as int64 (BOOL as 0 and 1).
+    d.is_int64 = true;
+    const std::size_t item = type == onnx::TensorProto::BOOL ? 1 : 4;
+    if (t.has_raw_data()) {
+      const std::string& raw = t.raw_data();
+      if (raw.size() != count * item) {
+        ctx.fail(fmt::format("{} has shape {} ({} elements, {} bytes) but raw_data holds {} bytes", what,
+                             shape_text(d.shape), count, count * item, raw.size()));
+      }
+      for (std::size_t i = 0; i < count; ++i) {
+        std::int32_t v = 0;
+        if (item == 1) {
+          v = static_cast<unsigned char>(raw[i]) != 0;
+        } else {
+          std::memcpy(&v, raw.data() + i * 4, 4);
+        }
+        d.ints.push_back(v);
+      }
+    } else {
+      if (static_cast<std::size_t>(t.int32_data_size()) != count) {
+        ctx.fail(fmt::format("{} has shape {} ({} elements) but holds {} int32 values", what, shape_text(d.shape),
+                             count, t.int32_data_size()));
+      }
+      for (std::int32_t v : t.int32_data()) d.ints.push_back(type == onnx::TensorProto::BOOL ? (v != 0) : v);
+    }
+    return d;
+  }
   if (type != onnx::TensorProto::FLOAT && type != onnx::TensorProto::INT64) {
-    ctx.fail(fmt::format("{} has data type {}; accsim reads FLOAT weights and INT64 shapes", what,
-                         data_type_name(type)));
+    ctx.fail(fmt::format("{} has data type {}; accsim reads FLOAT weights and INT64, INT32 or BOOL shapes, indices and "
+                         "masks",
+                         what, data_type_name(type)));
   }
   d.is_int64 = type == onnx::TensorProto::INT64;
   const std::size_t item = d.is_int64 ? 8 : 4;
@@ -516,7 +546,7 @@ class Loader {
     }
     if (proto.output_size() == 0 || proto.output(0).empty()) ctx.fail("has no output");
     const std::string& output = proto.output(0);
-    for (int i = 1; i < proto.output_size(); ++i) {
+    for (int i = 1; i < proto.output_size() && *op != Op::Split; ++i) {
       if (proto.output(i).empty()) continue;
       Symbol s;
       s.kind = Symbol::Kind::unavailable;
@@ -544,28 +574,235 @@ class Loader {
         case Symbol::Kind::unavailable: ctx.fail(fmt::format("input '{}' is {}", ref.name, s.why));
       }
     }
+
+    switch (*op) {
+      case Op::ShapeOf: return fold_shape(proto, inputs, output, ctx);
+      case Op::ConstantOfShape: return fold_constant_of_shape(proto, inputs, output, ctx);
+      case Op::Split: return build_split(proto, index, inputs, ctx);
+      default: break;
+    }
+
+    // Integer tensors (shapes, indices, masks) exist only at load time. An
+    // operator whose data inputs are all integers computes an integer result
+    // (Cast says so itself), folded now; integer data mixed with float data
+    // (a Where's boolean mask) is used as float.
+    const std::size_t data_count = *op == Op::Reshape || *op == Op::Expand || *op == Op::Gather || *op == Op::Slice ||
+                                           *op == Op::Unsqueeze || *op == Op::Squeeze || *op == Op::ReduceMean
+                                       ? 1
+                                       : inputs.size();
+    bool any_int = false, all_int = true;
+    for (std::size_t i = 0; i < std::min(data_count, inputs.size()); ++i) {
+      if (!inputs[i].present) continue;
+      any_int = any_int || inputs[i].int64 != nullptr;
+      all_int = all_int && inputs[i].int64 != nullptr;
+    }
+    bool int_out = any_int && all_int;
+    if (*op == Op::Cast) {
+      const onnx::AttributeProto* to = nullptr;
+      for (const auto& a : proto.attribute()) {
+        if (a.name() == "to") to = &a;
+      }
+      int_out = to != nullptr && detail::cast_target_is_integer(to->i());
+    }
+    if (int_out && any_int && fold_int_vector(*op, proto, inputs, output, ctx)) return;
+    if (int_out && any_int && !int_capable(*op)) {
+      ctx.fail(fmt::format("{} of integer tensors is not supported (accsim folds integer shape arithmetic with "
+                           "Add, Sub, Mul, Neg, Equal, Where, Cast, Concat, Gather, Slice, Unsqueeze, Squeeze, "
+                           "Reshape, Expand, Flatten, Transpose and Identity)",
+                           printable(proto.op_type())));
+    }
+    for (std::size_t i = 0; i < std::min(data_count, inputs.size()); ++i) {
+      if (inputs[i].int64 == nullptr) continue;
+      inputs[i].value = int_as_float(*inputs[i].int64, ctx, inputs[i].name);
+      inputs[i].int64 = nullptr;
+    }
     detail::BuiltNode built = detail::build_operator(*op, proto, inputs, net_, net_.opset, ctx);
     built.node.name = node_names_[index];
+    add_built(std::move(built), output, ctx, int_out);
+  }
+
+  // Adds a built node's output: folded into a constant when every input is
+  // constant (and the node is not a GEMM layer), otherwise a node of the
+  // graph. An integer result must fold.
+  void add_built(detail::BuiltNode built, const std::string& output, const Context& ctx, bool int_out) {
+    const Op op = built.node.op;
     const ValueId out = add_value(printable(output), built.output_shape, std::nullopt);
     built.node.output = out;
 
     bool all_constant = true;
     for (const auto& in : built.node.inputs) all_constant = all_constant && (!in || net_.values[*in].constant);
-    if (all_constant && !is_gemm_op(*op) && element_count(built.output_shape) <= kMaxFoldElements) {
+    const std::int64_t count = element_count(built.output_shape);
+    if (int_out && (!all_constant || count > kMaxFoldElements)) {
+      ctx.fail(all_constant ? "the integer result is too large to fold"
+                            : "computes an integer tensor from a tensor computed per sample; accsim computes integers "
+                              "(shapes, indices, masks) only at load time");
+    }
+    if (all_constant && !is_gemm_op(op) && count <= kMaxFoldElements) {
       // Fold: compute it now, in float, exactly as the executor would.
       std::vector<const float*> in_data;
       for (const auto& in : built.node.inputs) {
         in_data.push_back(in ? net_.constants[*net_.values[*in].constant].data() : nullptr);
       }
-      std::vector<float> data(static_cast<std::size_t>(element_count(built.output_shape)));
+      std::vector<float> data(static_cast<std::size_t>(count));
       run_float_op(net_, built.node, in_data, data.data());
+      if (int_out) {
+        Decoded d;
+        d.is_int64 = true;
+        d.shape = built.output_shape;
+        for (float f : data) {
+          // Beyond 2^24 a float no longer holds every integer: the result
+          // could be off, so refuse it.
+          if (!(std::fabs(f) <= 16777216.0f)) {
+            ctx.fail("integer arithmetic gives a value beyond 2^24 in magnitude, which accsim does not compute");
+          }
+          d.ints.push_back(static_cast<std::int64_t>(std::trunc(f)));
+        }
+        define(output, std::move(d));
+        return;
+      }
       net_.values[out].constant = net_.constants.size();
       net_.constants.push_back(std::move(data));
     } else {
-      if (is_gemm_op(*op)) net_.gemm_layers.push_back(net_.nodes.size());
+      if (is_gemm_op(op)) net_.gemm_layers.push_back(net_.nodes.size());
       net_.nodes.push_back(std::move(built.node));
     }
     symbols_[output] = Symbol{Symbol::Kind::value, out, nullptr, {}};
+  }
+
+  // Slice and Concat of 1-D integer tensors (shape vectors), computed here
+  // in integers: exporters slice shapes down to nothing ("x.flatten(1)"
+  // slices Shape(x)[0:0] and concatenates -1), and the float executor has no
+  // empty tensors. Returns false for anything else.
+  bool fold_int_vector(Op op, const onnx::NodeProto& proto, std::span<const InputRef> inputs,
+                       const std::string& output, const Context& ctx) {
+    auto vector_input = [&](std::size_t i) -> const IntTensor* {
+      if (i >= inputs.size() || !inputs[i].present || inputs[i].int64 == nullptr) return nullptr;
+      return inputs[i].int64->shape.size() == 1 ? inputs[i].int64 : nullptr;
+    };
+    Decoded d;
+    d.is_int64 = true;
+    if (op == Op::Concat) {
+      const detail::AttrReader attrs(proto, ctx, {"axis"});
+      const auto axis = attrs.get_int("axis");
+      if (!axis || (*axis != 0 && *axis != -1)) return false;
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const IntTensor* t = vector_input(i);
+        if (t == nullptr) return false;
+        d.ints.insert(d.ints.end(), t->data.begin(), t->data.end());
+      }
+    } else if (op == Op::Slice && net_.opset >= 10) {
+      const IntTensor* data = vector_input(0);
+      const IntTensor* starts = vector_input(1);
+      const IntTensor* ends = vector_input(2);
+      const IntTensor* axes = vector_input(3);
+      const IntTensor* steps = vector_input(4);
+      if (data == nullptr || starts == nullptr || ends == nullptr || starts->data.size() != 1 ||
+          ends->data.size() != 1 || (axes && (axes->data.size() != 1 || (axes->data[0] != 0 && axes->data[0] != -1))) ||
+          (steps && steps->data.size() != 1) || (inputs.size() > 3 && inputs[3].present && !axes) ||
+          (inputs.size() > 4 && inputs[4].present && !steps) || inputs.size() > 5) {
+        return false;
+      }
+      (void)detail::AttrReader(proto, ctx, {});
+      const std::int64_t step = steps ? steps->data[0] : 1;
+      if (step == 0) ctx.fail("a step is 0");
+      std::int64_t first = 0;
+      const auto len = static_cast<std::int64_t>(data->data.size());
+      const std::int64_t count = detail::slice_axis(len, starts->data[0], ends->data[0], step, &first);
+      for (std::int64_t i = 0; i < count; ++i) d.ints.push_back(data->data[static_cast<std::size_t>(first + i * step)]);
+    } else {
+      return false;
+    }
+    d.shape = {static_cast<std::int64_t>(d.ints.size())};
+    define(output, std::move(d));
+    return true;
+  }
+
+  static bool int_capable(Op op) {
+    switch (op) {
+      case Op::Add: case Op::Sub: case Op::Mul: case Op::Neg: case Op::Equal: case Op::Where: case Op::Cast:
+      case Op::Concat: case Op::Gather: case Op::Slice: case Op::Unsqueeze: case Op::Squeeze: case Op::Reshape:
+      case Op::Expand: case Op::Flatten: case Op::Transpose: case Op::Identity:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // An integer constant as a float constant value, for the float builders
+  // and kernels: exact while every value has at most 24 significant bits.
+  ValueId int_as_float(const IntTensor& t, const Context& ctx, const std::string& name) {
+    if (t.data.empty()) ctx.fail(fmt::format("integer input '{}' is empty; empty tensors are not supported here", name));
+    std::vector<float> data;
+    data.reserve(t.data.size());
+    for (std::int64_t v : t.data) {
+      if (v > (std::int64_t{1} << 24) || v < -(std::int64_t{1} << 24)) {
+        ctx.fail(fmt::format("integer input '{}' holds {}; accsim computes with integers up to 2^24 in magnitude", name, v));
+      }
+      data.push_back(static_cast<float>(v));
+    }
+    return add_value(name, t.shape, std::move(data));
+  }
+
+  void fold_shape(const onnx::NodeProto& proto, std::span<const InputRef> inputs, const std::string& output,
+                  const Context& ctx) {
+    const detail::AttrReader attrs(proto, ctx, {"start", "end"});
+    if (inputs.size() != 1 || !inputs[0].present) ctx.fail(fmt::format("takes 1 input, has {}", inputs.size()));
+    const Shape& shape = inputs[0].value ? net_.values[*inputs[0].value].shape : inputs[0].int64->shape;
+    const auto rank = static_cast<std::int64_t>(shape.size());
+    auto bound = [rank](std::int64_t v) { return std::clamp<std::int64_t>(v < 0 ? v + rank : v, 0, rank); };
+    const std::int64_t start = bound(attrs.get_int("start").value_or(0));
+    const std::int64_t end = bound(attrs.get_int("end").value_or(rank));
+    Decoded d;
+    d.is_int64 = true;
+    for (std::int64_t i = start; i < end; ++i) d.ints.push_back(shape[static_cast<std::size_t>(i)]);
+    d.shape = {static_cast<std::int64_t>(d.ints.size())};
+    define(output, std::move(d));
+  }
+
+  void fold_constant_of_shape(const onnx::NodeProto& proto, std::span<const InputRef> inputs,
+                              const std::string& output, const Context& ctx) {
+    const detail::AttrReader attrs(proto, ctx, {"value"});
+    if (inputs.size() != 1 || !inputs[0].present || inputs[0].int64 == nullptr) {
+      ctx.fail("takes one input, an int64 shape known at load time");
+    }
+    const IntTensor& shape = *inputs[0].int64;
+    if (shape.shape.size() != 1) ctx.fail("input must be a 1-D shape");
+    Decoded d;
+    d.shape = Shape(shape.data.begin(), shape.data.end());
+    detail::check_shape_limits(d.shape, ctx, "output");
+    if (element_count(d.shape) > kMaxFoldElements) ctx.fail("output is too large to fold");
+    Decoded fill;
+    fill.floats = {0.0f};
+    if (const onnx::TensorProto* t = attrs.get_tensor("value")) {
+      fill = decode_tensor(*t, ctx, "its value");
+      if ((fill.is_int64 ? fill.ints.size() : fill.floats.size()) != 1) ctx.fail("value must hold one element");
+    }
+    d.is_int64 = fill.is_int64;
+    const auto count = static_cast<std::size_t>(element_count(d.shape));
+    if (d.is_int64) {
+      d.ints.assign(count, fill.ints[0]);
+    } else {
+      d.floats.assign(count, fill.floats[0]);
+    }
+    define(output, std::move(d));
+  }
+
+  // Split: one Slice per output.
+  void build_split(const onnx::NodeProto& proto, std::size_t index, std::span<const InputRef> inputs,
+                   const Context& ctx) {
+    if (!inputs.empty() && inputs[0].present && inputs[0].int64 != nullptr) ctx.fail("Split of an integer tensor is not supported");
+    const std::vector<std::int64_t> sizes = detail::split_sizes(proto, inputs, net_, net_.opset, ctx);
+    const std::int64_t axis = sizes[0];
+    std::int64_t start = 0;
+    for (int i = 0; i < proto.output_size(); ++i) {
+      const std::int64_t length = sizes[static_cast<std::size_t>(i) + 1];
+      if (!proto.output(i).empty()) {
+        detail::BuiltNode part = detail::build_slice_part(net_, *inputs[0].value, axis, start, length);
+        part.node.name = i == 0 ? node_names_[index] : fmt::format("{}:{}", node_names_[index], i);
+        add_built(std::move(part), proto.output(i), ctx, false);
+      }
+      start += length;
+    }
   }
 
   Decoded decode_constant(const onnx::NodeProto& proto, const Context& ctx) {

@@ -47,7 +47,8 @@ class AttrReader {
   const Context& ctx_;
 };
 
-// An int64 constant (a Reshape target shape).
+// An int64 constant (a Reshape target shape, Gather indices, Slice bounds, or
+// shape arithmetic folded at load time; BOOL tensors are held as 0 and 1).
 struct IntTensor {
   Shape shape;
   std::vector<std::int64_t> data;
@@ -73,6 +74,23 @@ struct BuiltNode {
 // data of every value built so far.
 [[nodiscard]] BuiltNode build_operator(Op op, const onnx::NodeProto& proto, std::span<const InputRef> inputs,
                                        const Network& net, std::int64_t opset, const Context& ctx);
+
+// Split: [axis, size of output 0, size of output 1, ...], checked. The loader
+// turns each output into a Slice (build_slice_part).
+[[nodiscard]] std::vector<std::int64_t> split_sizes(const onnx::NodeProto& proto, std::span<const InputRef> inputs,
+                                                    const Network& net, std::int64_t opset, const Context& ctx);
+[[nodiscard]] BuiltNode build_slice_part(const Network& net, ValueId x, std::int64_t axis, std::int64_t start,
+                                         std::int64_t length);
+
+// One axis of a Slice, clamped as ONNX specifies: sets *first and returns
+// the number of elements (0: empty). `step` is not 0.
+[[nodiscard]] std::int64_t slice_axis(std::int64_t len, std::int64_t start, std::int64_t end, std::int64_t step,
+                                      std::int64_t* first);
+
+// Cast's `to`: the types accsim computes with (FLOAT, DOUBLE, FLOAT16: the
+// float32 executor; INT64, INT32, BOOL: shape arithmetic folded at load time).
+[[nodiscard]] bool cast_target_supported(std::int64_t to);
+[[nodiscard]] bool cast_target_is_integer(std::int64_t to);
 
 // Text from the file made safe for a one-line message and a JSON report:
 // valid UTF-8 is kept; control characters and bytes that are not valid

@@ -255,41 +255,8 @@ BuiltNode build_gemm(const AttrReader& attrs, Inputs in, const Network& net, con
   return b;
 }
 
-BuiltNode build_matmul(Inputs in, const Network& net, const Context& ctx) {
-  check_input_count(in, 2, 2, ctx);
-  const ValueId a = float_input(in, 0, ctx, "A");
-  const ValueId bv = float_input(in, 1, ctx, "B");
-  const Shape& as = shape_of(net, a);
-  const Shape& bs = shape_of(net, bv);
-  if (as.empty() || bs.empty()) ctx.fail("MatMul operands must have at least one dimension");
-  if (bs.size() > 2) {
-    ctx.fail(fmt::format("B has shape {}; accsim supports MatMul with a 1-D or 2-D B (no batched B)", dims_text(bs)));
-  }
-  const std::int64_t k = as.back();
-  const std::int64_t kb = bs[0];
-  if (k != kb) {
-    ctx.fail(fmt::format("A {} and B {} have different inner dimensions ({} and {})", dims_text(as), dims_text(bs), k,
-                         kb));
-  }
-  const std::int64_t n = bs.size() == 2 ? bs[1] : 1;
-  Shape out(as.begin(), as.end() - 1);
-  std::int64_t m = 1;
-  for (std::int64_t d : out) m *= d;  // bounded: A's element count is
-  if (bs.size() == 2) out.push_back(n);
-  BuiltNode b;
-  b.node.attrs = GemmAttrs{1.0f, 0.0f, false, false};
-  b.node.gemm = {m, k, n, 1};
-  b.node.inputs = {a, bv};
-  b.output_shape = checked_shape(out, ctx, "output");
-  return b;
-}
-
-BuiltNode build_add(Inputs in, const Network& net, const Context& ctx) {
-  check_input_count(in, 2, 2, ctx);
-  const ValueId a = float_input(in, 0, ctx, "A");
-  const ValueId bv = float_input(in, 1, ctx, "B");
-  const Shape& as = shape_of(net, a);
-  const Shape& bs = shape_of(net, bv);
+// NumPy (multidirectional) broadcasting of two shapes.
+Shape broadcast(const Shape& as, const Shape& bs, const Context& ctx) {
   const std::size_t rank = std::max(as.size(), bs.size());
   Shape out(rank);
   for (std::size_t i = 0; i < rank; ++i) {
@@ -300,8 +267,86 @@ BuiltNode build_add(Inputs in, const Network& net, const Context& ctx) {
     }
     out[i] = da == 1 ? db : da;
   }
+  return out;
+}
+
+BuiltNode build_matmul(Inputs in, const Network& net, const Context& ctx) {
+  check_input_count(in, 2, 2, ctx);
+  const ValueId a = float_input(in, 0, ctx, "A");
+  const ValueId bv = float_input(in, 1, ctx, "B");
+  const Shape& as = shape_of(net, a);
+  const Shape& bs = shape_of(net, bv);
+  if (as.empty() || bs.empty()) ctx.fail("MatMul operands must have at least one dimension");
+  const std::int64_t k = as.back();
+  const std::int64_t kb = bs.size() == 1 ? bs[0] : bs[bs.size() - 2];
+  if (k != kb) {
+    ctx.fail(fmt::format("A {} and B {} have different inner dimensions ({} and {})", dims_text(as), dims_text(bs), k,
+                         kb));
+  }
   BuiltNode b;
+  b.node.attrs = GemmAttrs{1.0f, 0.0f, false, false};
   b.node.inputs = {a, bv};
+  if (bs.size() <= 2) {
+    // B is one matrix (a weight, typically): A's leading dimensions fold
+    // into the rows of one GEMM.
+    const std::int64_t n = bs.size() == 2 ? bs[1] : 1;
+    Shape out(as.begin(), as.end() - 1);
+    std::int64_t m = 1;
+    for (std::int64_t d : out) m *= d;  // bounded: A's element count is
+    if (bs.size() == 2) out.push_back(n);
+    b.node.gemm = {m, k, n, 1};
+    b.output_shape = checked_shape(out, ctx, "output");
+    return b;
+  }
+  // Batched: [..., M, K] x [..., K, N], the batch dimensions broadcast (a
+  // 1-D A is one row, dropped from the output as NumPy does).
+  const Shape a2 = as.size() == 1 ? Shape{1, as[0]} : as;
+  const Shape a_batch(a2.begin(), a2.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  const Shape batch = broadcast(a_batch, b_batch, ctx);
+  const std::int64_t m = a2[a2.size() - 2], n = bs.back();
+  Shape out = batch;
+  if (as.size() > 1) out.push_back(m);
+  out.push_back(n);
+  b.output_shape = checked_shape(out, ctx, "output");
+  const std::int64_t groups = element_count(batch);
+  b.node.gemm = {m, k, n, groups};
+  // Offsets of each batch matrix in A and B: a broadcast dimension (1)
+  // contributes nothing.
+  auto offsets = [&](const Shape& own) {
+    std::vector<std::int64_t> result(static_cast<std::size_t>(groups));
+    for (std::int64_t g = 0; g < groups; ++g) {
+      std::int64_t rest = g, offset = 0, stride = 1;
+      for (std::size_t d = batch.size(); d-- > 0;) {
+        const std::int64_t idx = rest % batch[d];
+        rest /= batch[d];
+        const std::size_t o = d + own.size();
+        if (o >= batch.size()) {
+          const std::int64_t dim = own[o - batch.size()];
+          if (dim != 1) offset += idx * stride;
+          stride *= dim;
+        }
+      }
+      result[static_cast<std::size_t>(g)] = offset;
+    }
+    return result;
+  };
+  b.node.batch_a = offsets(a_batch);
+  b.node.batch_b = offsets(b_batch);
+  return b;
+}
+
+// Add, Sub, Mul, Div, Pow, Equal (two inputs) and Where (three): elementwise
+// with broadcasting.
+BuiltNode build_broadcast(Inputs in, std::size_t count, const Network& net, const Context& ctx) {
+  check_input_count(in, count, count, ctx);
+  static constexpr std::string_view kRoles[] = {"A", "B", "C"};
+  BuiltNode b;
+  Shape out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const ValueId v = float_input(in, i, ctx, count == 3 ? std::string_view("condition, X or Y") : kRoles[i]);
+    out = i == 0 ? shape_of(net, v) : broadcast(out, shape_of(net, v), ctx);
+    b.node.inputs.push_back(v);
+  }
   b.output_shape = checked_shape(out, ctx, "output");
   return b;
 }
@@ -510,6 +555,371 @@ BuiltNode build_concat(const AttrReader& attrs, Inputs in, const Network& net, c
   return b;
 }
 
+
+// An int64 constant input (a shape, indices, axes); `role` names it.
+const IntTensor& int_input(Inputs in, std::size_t i, const Context& ctx, std::string_view role) {
+  if (i >= in.size() || !in[i].present) ctx.fail(fmt::format("input {} ({}) is missing", i, role));
+  if (in[i].int64 == nullptr) {
+    ctx.fail(fmt::format("input {} ({}) '{}' must be an int64 constant (an initializer, a Constant node, or computed "
+                         "from shapes at load time)",
+                         i, role, in[i].name));
+  }
+  return *in[i].int64;
+}
+const IntTensor* optional_int_input(Inputs in, std::size_t i, const Context& ctx, std::string_view role) {
+  if (i >= in.size() || !in[i].present) return nullptr;
+  return &int_input(in, i, ctx, role);
+}
+
+// Axes from an attribute or an input, normalized against `rank`, distinct.
+std::vector<std::int64_t> normalize_axes(const std::vector<std::int64_t>& axes, std::int64_t rank, const Context& ctx) {
+  if (static_cast<std::int64_t>(axes.size()) > rank) {
+    ctx.fail(fmt::format("{} axes given for a tensor of {} dimensions", axes.size(), rank));
+  }
+  std::vector<std::int64_t> out;
+  for (std::int64_t a : axes) {
+    const std::int64_t n = normalize_axis(a, rank, false, ctx);
+    if (std::find(out.begin(), out.end(), n) != out.end()) ctx.fail(fmt::format("axis {} appears twice", a));
+    out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::int64_t> axes_from(const AttrReader& attrs, Inputs in, std::size_t input_index, bool as_input,
+                                    const Context& ctx, bool* given) {
+  *given = false;
+  if (as_input) {
+    if (attrs.has("axes")) ctx.fail("from this opset on, axes is an input, not an attribute");
+    const IntTensor* t = optional_int_input(in, input_index, ctx, "axes");
+    if (t == nullptr) return {};
+    if (t->shape.size() > 1) ctx.fail("input axes must be a 1-D tensor");
+    *given = true;
+    return t->data;
+  }
+  if (in.size() > input_index) ctx.fail(fmt::format("takes 1 input at this opset, has {}", in.size()));
+  auto a = attrs.get_ints("axes");
+  if (!a) return {};
+  *given = true;
+  return *a;
+}
+
+BuiltNode build_transpose(const AttrReader& attrs, Inputs in, const Network& net, const Context& ctx) {
+  BuiltNode b = build_unary(in, net, ctx);
+  const Shape xs = b.output_shape;
+  const auto rank = static_cast<std::int64_t>(xs.size());
+  TransposeAttrs t;
+  if (const auto perm = attrs.get_ints("perm")) {
+    t.perm = *perm;
+  } else {
+    for (std::int64_t i = rank; i-- > 0;) t.perm.push_back(i);
+  }
+  std::vector<bool> seen(xs.size(), false);
+  if (static_cast<std::int64_t>(t.perm.size()) != rank) {
+    ctx.fail(fmt::format("perm has {} entries; the input {} has {} dimensions", t.perm.size(), dims_text(xs), rank));
+  }
+  for (std::size_t i = 0; i < t.perm.size(); ++i) {
+    const std::int64_t p = t.perm[i];
+    if (p < 0 || p >= rank || seen[static_cast<std::size_t>(p)]) ctx.fail("perm is not a permutation of the dimensions");
+    seen[static_cast<std::size_t>(p)] = true;
+    b.output_shape[i] = xs[static_cast<std::size_t>(p)];
+  }
+  b.node.attrs = t;
+  return b;
+}
+
+BuiltNode build_gather(const AttrReader& attrs, Inputs in, const Network& net, const Context& ctx) {
+  check_input_count(in, 2, 2, ctx);
+  const ValueId x = float_input(in, 0, ctx, "data");
+  const IntTensor& idx = int_input(in, 1, ctx, "indices");
+  const Shape& xs = shape_of(net, x);
+  if (xs.empty()) ctx.fail("data is a scalar; Gather needs at least one dimension");
+  GatherAttrs g;
+  g.axis = normalize_axis(attrs.get_int("axis").value_or(0), static_cast<std::int64_t>(xs.size()), false, ctx);
+  const std::int64_t len = xs[static_cast<std::size_t>(g.axis)];
+  for (std::int64_t i : idx.data) {
+    if (i < -len || i >= len) ctx.fail(fmt::format("index {} is out of range for dimension {} of {}", i, g.axis, dims_text(xs)));
+    g.indices.push_back(i < 0 ? i + len : i);
+  }
+  g.indices_shape = idx.shape;
+  Shape out(xs.begin(), xs.begin() + g.axis);
+  out.insert(out.end(), idx.shape.begin(), idx.shape.end());
+  out.insert(out.end(), xs.begin() + g.axis + 1, xs.end());
+  if (out.size() > static_cast<std::size_t>(kMaxRank)) ctx.fail("output has too many dimensions");
+  BuiltNode b;
+  b.node.attrs = std::move(g);
+  b.node.inputs = {x};
+  b.output_shape = checked_shape(out, ctx, "output");
+  return b;
+}
+
+}  // namespace
+
+// ONNX's clamping of one Slice range: start and end in [0, len] (positive
+// step) or [-1, len - 1] (negative step); returns the output length.
+std::int64_t slice_axis(std::int64_t len, std::int64_t start, std::int64_t end, std::int64_t step, std::int64_t* first) {
+  auto clamp = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return std::min(std::max(v, lo), hi); };
+  // Exporters write INT64_MIN / INT64_MAX for "to the end"; adding len to a
+  // negative value cannot overflow.
+  if (start < 0) start += len;
+  if (end < 0) end += len;
+  if (step > 0) {
+    start = clamp(start, 0, len);
+    end = clamp(end, 0, len);
+    *first = start;
+    return end > start ? (end - start + step - 1) / step : 0;
+  }
+  start = clamp(start, -1, len - 1);
+  end = clamp(end, -1, len - 1);
+  *first = start;
+  return start > end ? (start - end + (-step) - 1) / (-step) : 0;
+}
+
+namespace {
+
+BuiltNode build_slice(const AttrReader& attrs, Inputs in, const Network& net, std::int64_t opset,
+                      const Context& ctx) {
+  std::vector<std::int64_t> starts, ends, axes, steps;
+  if (opset < 10) {
+    check_input_count(in, 1, 1, ctx);
+    starts = attrs.get_ints("starts").value_or(std::vector<std::int64_t>{});
+    ends = attrs.get_ints("ends").value_or(std::vector<std::int64_t>{});
+    if (!attrs.has("starts") || !attrs.has("ends")) ctx.fail("attributes 'starts' and 'ends' are required");
+    if (auto a = attrs.get_ints("axes")) axes = *a;
+  } else {
+    check_input_count(in, 3, 5, ctx);
+    starts = int_input(in, 1, ctx, "starts").data;
+    ends = int_input(in, 2, ctx, "ends").data;
+    if (const IntTensor* a = optional_int_input(in, 3, ctx, "axes")) axes = a->data;
+    if (const IntTensor* st = optional_int_input(in, 4, ctx, "steps")) steps = st->data;
+  }
+  const ValueId x = float_input(in, 0, ctx, "data");
+  const Shape& xs = shape_of(net, x);
+  const auto rank = static_cast<std::int64_t>(xs.size());
+  if (ends.size() != starts.size()) ctx.fail(fmt::format("starts has {} entries but ends has {}", starts.size(), ends.size()));
+  if (axes.empty()) {
+    if (starts.size() > xs.size()) ctx.fail("starts has more entries than the data has dimensions");
+    for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<std::int64_t>(i));
+  }
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (axes.size() != starts.size() || steps.size() != starts.size()) ctx.fail("starts, ends, axes and steps differ in length");
+  SliceAttrs sl;
+  sl.starts.assign(xs.size(), 0);
+  sl.steps.assign(xs.size(), 1);
+  Shape out = xs;
+  std::vector<bool> seen(xs.size(), false);
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    const auto a = static_cast<std::size_t>(normalize_axis(axes[i], rank, false, ctx));
+    if (seen[a]) ctx.fail(fmt::format("axis {} is sliced twice", axes[i]));
+    seen[a] = true;
+    if (steps[i] == 0) ctx.fail("a step is 0");
+    if (steps[i] < -kMaxAttr || steps[i] > kMaxAttr) ctx.fail(fmt::format("step {} is out of range", steps[i]));
+    std::int64_t first = 0;
+    out[a] = slice_axis(xs[a], starts[i], ends[i], steps[i], &first);
+    if (out[a] == 0) ctx.fail(fmt::format("the slice of dimension {} is empty; empty tensors are not supported", a));
+    sl.starts[a] = first;
+    sl.steps[a] = steps[i];
+  }
+  BuiltNode b;
+  b.node.attrs = std::move(sl);
+  b.node.inputs = {x};
+  b.output_shape = checked_shape(out, ctx, "output");
+  return b;
+}
+
+BuiltNode build_unsqueeze(const AttrReader& attrs, Inputs in, const Network& net, std::int64_t opset,
+                          const Context& ctx) {
+  bool given = false;
+  const std::vector<std::int64_t> axes = axes_from(attrs, in, 1, opset >= 13, ctx, &given);
+  if (!given || axes.empty()) ctx.fail("axes are missing");
+  BuiltNode b = build_unary(in.subspan(0, 1), net, ctx);
+  const Shape xs = b.output_shape;
+  const auto rank = static_cast<std::int64_t>(xs.size() + axes.size());
+  if (rank > kMaxRank) ctx.fail("output has too many dimensions");
+  const std::vector<std::int64_t> norm = normalize_axes(axes, rank, ctx);
+  Shape out;
+  std::size_t next = 0;
+  for (std::int64_t i = 0; i < rank; ++i) {
+    if (std::find(norm.begin(), norm.end(), i) != norm.end()) {
+      out.push_back(1);
+    } else {
+      out.push_back(xs[next++]);
+    }
+  }
+  b.output_shape = out;
+  return b;
+}
+
+BuiltNode build_squeeze(const AttrReader& attrs, Inputs in, const Network& net, std::int64_t opset,
+                        const Context& ctx) {
+  bool given = false;
+  const std::vector<std::int64_t> axes = axes_from(attrs, in, 1, opset >= 13, ctx, &given);
+  BuiltNode b = build_unary(in.subspan(0, 1), net, ctx);
+  const Shape xs = b.output_shape;
+  const std::vector<std::int64_t> norm = normalize_axes(axes, static_cast<std::int64_t>(xs.size()), ctx);
+  Shape out;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const bool listed = std::find(norm.begin(), norm.end(), static_cast<std::int64_t>(i)) != norm.end();
+    if (listed && xs[i] != 1) ctx.fail(fmt::format("dimension {} of {} is not 1 and cannot be squeezed", i, dims_text(xs)));
+    if ((given && !listed) || (!given && xs[i] != 1)) out.push_back(xs[i]);
+  }
+  b.output_shape = out;
+  return b;
+}
+
+BuiltNode build_expand(Inputs in, const Network& net, const Context& ctx) {
+  check_input_count(in, 2, 2, ctx);
+  const ValueId x = float_input(in, 0, ctx, "input");
+  const IntTensor& shape = int_input(in, 1, ctx, "shape");
+  if (shape.shape.size() != 1) ctx.fail("input shape must be a 1-D tensor");
+  if (shape.data.size() > static_cast<std::size_t>(kMaxRank)) ctx.fail("shape has too many dimensions");
+  for (std::int64_t d : shape.data) {
+    if (d < 1 || d > kMaxTensorElements) ctx.fail(fmt::format("shape entry {} is out of range", d));
+  }
+  BuiltNode b;
+  b.node.inputs = {x};
+  b.output_shape = checked_shape(broadcast(shape_of(net, x), Shape(shape.data), ctx), ctx, "output");
+  return b;
+}
+
+BuiltNode build_reduce_mean(const AttrReader& attrs, Inputs in, const Network& net, std::int64_t opset,
+                            const Context& ctx) {
+  bool given = false;
+  const std::vector<std::int64_t> axes = axes_from(attrs, in, 1, opset >= 18, ctx, &given);
+  const bool keep = bool_attr(attrs, "keepdims", true, ctx);
+  const bool noop_empty = bool_attr(attrs, "noop_with_empty_axes", false, ctx);
+  BuiltNode b = build_unary(in.subspan(0, 1), net, ctx);
+  const Shape xs = b.output_shape;
+  ReduceAttrs r;
+  if (!given || axes.empty()) {
+    if (!noop_empty) {
+      for (std::size_t i = 0; i < xs.size(); ++i) r.axes.push_back(static_cast<std::int64_t>(i));
+    }
+  } else {
+    r.axes = normalize_axes(axes, static_cast<std::int64_t>(xs.size()), ctx);
+  }
+  Shape out;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const bool reduced = std::find(r.axes.begin(), r.axes.end(), static_cast<std::int64_t>(i)) != r.axes.end();
+    if (!reduced) {
+      out.push_back(xs[i]);
+    } else if (keep) {
+      out.push_back(1);
+    }
+  }
+  b.node.attrs = std::move(r);
+  b.output_shape = out;
+  return b;
+}
+
+BuiltNode build_layer_norm(const AttrReader& attrs, Inputs in, const Network& net, const Context& ctx) {
+  check_input_count(in, 2, 3, ctx);
+  const ValueId x = float_input(in, 0, ctx, "X");
+  const ValueId scale = float_input(in, 1, ctx, "Scale");
+  const auto bias = optional_float_input(in, 2, ctx, "B");
+  const Shape& xs = shape_of(net, x);
+  if (xs.empty()) ctx.fail("input X is a scalar");
+  LayerNormAttrs ln;
+  ln.axis = normalize_axis(attrs.get_int("axis").value_or(-1), static_cast<std::int64_t>(xs.size()), false, ctx);
+  ln.epsilon = attrs.get_float("epsilon").value_or(1e-5f);
+  if (!(ln.epsilon >= 0)) ctx.fail("epsilon must not be negative");
+  if (const auto st = attrs.get_int("stash_type"); st && *st != 1) ctx.fail("stash_type other than 1 (float) is not supported");
+  // Scale and B cover the normalized dimensions [axis, rank) exactly
+  // (leading 1s allowed), as every exporter writes them.
+  const Shape normalized(xs.begin() + ln.axis, xs.end());
+  auto check = [&](ValueId v, std::string_view role) {
+    Shape s = shape_of(net, v);
+    while (s.size() > normalized.size() && s.front() == 1) s.erase(s.begin());
+    if (s != normalized) {
+      ctx.fail(fmt::format("{} has shape {}; it must be the normalized shape {} of X {}", role,
+                           dims_text(shape_of(net, v)), dims_text(normalized), dims_text(xs)));
+    }
+  };
+  check(scale, "Scale");
+  if (bias) check(*bias, "B");
+  BuiltNode b;
+  b.node.attrs = ln;
+  b.node.inputs = {x, scale};
+  if (bias) b.node.inputs.push_back(bias);
+  b.output_shape = xs;
+  return b;
+}
+
+BuiltNode build_cast(const AttrReader& attrs, Inputs in, const Network& net, const Context& ctx) {
+  const auto to = attrs.get_int("to");
+  if (!to) ctx.fail("attribute 'to' is missing");
+  if (!cast_target_supported(*to)) {
+    ctx.fail(fmt::format("casting to data type {} is not supported (FLOAT, DOUBLE, FLOAT16, INT64, INT32, BOOL are)", *to));
+  }
+  (void)attrs.get_int("saturate");
+  return build_unary(in, net, ctx);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> split_sizes(const onnx::NodeProto& proto, Inputs in, const Network& net, std::int64_t opset,
+                                      const Context& ctx) {
+  const AttrReader attrs(proto, ctx, {"axis", "split", "num_outputs"});
+  const ValueId x = float_input(in, 0, ctx, "input");
+  const Shape& xs = shape_of(net, x);
+  if (xs.empty()) ctx.fail("input is a scalar; Split needs at least one dimension");
+  const std::int64_t axis = normalize_axis(attrs.get_int("axis").value_or(0), static_cast<std::int64_t>(xs.size()), false, ctx);
+  const std::int64_t len = xs[static_cast<std::size_t>(axis)];
+  const auto outputs = static_cast<std::int64_t>(proto.output_size());
+  std::vector<std::int64_t> sizes;
+  if (opset < 13) {
+    check_input_count(in, 1, 1, ctx);
+    if (auto sp = attrs.get_ints("split")) sizes = *sp;
+  } else {
+    check_input_count(in, 1, 2, ctx);
+    if (attrs.has("split")) ctx.fail("from opset 13 on, split is an input, not an attribute");
+    if (const IntTensor* sp = optional_int_input(in, 1, ctx, "split")) sizes = sp->data;
+  }
+  if (sizes.empty()) {
+    const std::int64_t parts = attrs.get_int("num_outputs").value_or(outputs);
+    if (parts != outputs || parts < 1) ctx.fail(fmt::format("num_outputs is {} but the node has {} outputs", parts, outputs));
+    // Equal parts; opset 18 lets the last be smaller.
+    const std::int64_t each = (len + parts - 1) / parts;
+    if (opset < 18 && len % parts != 0) ctx.fail(fmt::format("dimension {} ({}) does not split into {} equal parts", axis, len, parts));
+    for (std::int64_t i = 0; i < parts; ++i) sizes.push_back(std::min(each, len - i * each));
+  }
+  if (static_cast<std::int64_t>(sizes.size()) != outputs) {
+    ctx.fail(fmt::format("split has {} sizes but the node has {} outputs", sizes.size(), outputs));
+  }
+  std::int64_t total = 0;
+  for (std::int64_t sz : sizes) {
+    if (sz < 1 || sz > len) ctx.fail(fmt::format("split size {} is out of range (empty outputs are not supported)", sz));
+    total += sz;
+  }
+  if (total != len) ctx.fail(fmt::format("split sizes sum to {}, but dimension {} of {} is {}", total, axis, dims_text(xs), len));
+  sizes.insert(sizes.begin(), axis);  // [axis, sizes...]
+  return sizes;
+}
+
+BuiltNode build_slice_part(const Network& net, ValueId x, std::int64_t axis, std::int64_t start, std::int64_t length) {
+  const Shape& xs = shape_of(net, x);
+  SliceAttrs sl;
+  sl.starts.assign(xs.size(), 0);
+  sl.steps.assign(xs.size(), 1);
+  sl.starts[static_cast<std::size_t>(axis)] = start;
+  BuiltNode b;
+  b.node.op = Op::Slice;
+  b.node.attrs = std::move(sl);
+  b.node.inputs = {x};
+  b.output_shape = xs;
+  b.output_shape[static_cast<std::size_t>(axis)] = length;
+  return b;
+}
+
+bool cast_target_supported(std::int64_t to) {
+  return to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE || to == onnx::TensorProto::FLOAT16 ||
+         cast_target_is_integer(to);
+}
+bool cast_target_is_integer(std::int64_t to) {
+  return to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32 || to == onnx::TensorProto::BOOL;
+}
+
+namespace {
 }  // namespace
 
 BuiltNode build_operator(Op op, const onnx::NodeProto& proto, Inputs in, const Network& net, std::int64_t opset,
@@ -528,11 +938,24 @@ BuiltNode build_operator(Op op, const onnx::NodeProto& proto, Inputs in, const N
       b = build_matmul(in, net, ctx);
       break;
     case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div:
+    case Op::Pow:
+    case Op::Equal:
       (void)AttrReader(proto, ctx, {});
-      b = build_add(in, net, ctx);
+      b = build_broadcast(in, 2, net, ctx);
+      break;
+    case Op::Where:
+      (void)AttrReader(proto, ctx, {});
+      b = build_broadcast(in, 3, net, ctx);
       break;
     case Op::Relu:
     case Op::Identity:
+    case Op::Sqrt:
+    case Op::Neg:
+    case Op::Erf:
+    case Op::Tanh:
       (void)AttrReader(proto, ctx, {});
       b = build_unary(in, net, ctx);
       break;
@@ -570,8 +993,39 @@ BuiltNode build_operator(Op op, const onnx::NodeProto& proto, Inputs in, const N
     case Op::Concat:
       b = build_concat(AttrReader(proto, ctx, {"axis"}), in, net, ctx);
       break;
+    case Op::Transpose:
+      b = build_transpose(AttrReader(proto, ctx, {"perm"}), in, net, ctx);
+      break;
+    case Op::Gather:
+      b = build_gather(AttrReader(proto, ctx, {"axis"}), in, net, ctx);
+      break;
+    case Op::Slice:
+      b = build_slice(AttrReader(proto, ctx, {"starts", "ends", "axes"}), in, net, opset, ctx);
+      break;
+    case Op::Unsqueeze:
+      b = build_unsqueeze(AttrReader(proto, ctx, {"axes"}), in, net, opset, ctx);
+      break;
+    case Op::Squeeze:
+      b = build_squeeze(AttrReader(proto, ctx, {"axes"}), in, net, opset, ctx);
+      break;
+    case Op::Expand:
+      (void)AttrReader(proto, ctx, {});
+      b = build_expand(in, net, ctx);
+      break;
+    case Op::ReduceMean:
+      b = build_reduce_mean(AttrReader(proto, ctx, {"axes", "keepdims", "noop_with_empty_axes"}), in, net, opset, ctx);
+      break;
+    case Op::LayerNormalization:
+      b = build_layer_norm(AttrReader(proto, ctx, {"axis", "epsilon", "stash_type"}), in, net, ctx);
+      break;
+    case Op::Cast:
+      b = build_cast(AttrReader(proto, ctx, {"to", "saturate"}), in, net, ctx);
+      break;
     case Op::Constant:
-      ctx.fail("internal: Constant is decoded by the loader");
+    case Op::ConstantOfShape:
+    case Op::ShapeOf:
+    case Op::Split:
+      ctx.fail("internal: the loader builds this operator itself");
   }
   b.node.op = op;
   return b;

@@ -91,7 +91,7 @@ TEST(LayerConfig, OverridesApplyInOrder) {
   EXPECT_EQ(layers[2].config.accumulator, paper().config.accumulator);
 
   EXPECT_HAS(error_of([&] { (void)resolve_layers(net, paper(), std::vector{parse_layer_flag("relu:acc=fp16")}); }),
-             "--layer 'relu:acc=fp16': 'relu' is not a GEMM layer of m.onnx (first, last, *, or one of: a, b, c)");
+             "--layer 'relu:acc=fp16': 'relu' is not a GEMM layer of m.onnx (first, last, *, attention, or one of: a, b, c)");
   EXPECT_HAS(error_of([&] { (void)resolve_layers(net, paper(), std::vector{parse_layer_flag("a:bits=3")}); }),
              "unknown key 'bits'");
   EXPECT_HAS(error_of([&] { (void)resolve_layers(net, paper(), std::vector{parse_layer_flag("a:acc=M60E4")}); }),

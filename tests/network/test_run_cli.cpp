@@ -144,7 +144,46 @@ TEST_P(ShippedTraceFp32, MatchesTheFrameworkTop1AndLogits) {
   EXPECT_EQ(acc["lowbit"]["agreeing_samples"], meta["num_samples"]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Traces, ShippedTraceFp32, ::testing::Values("fmnist_cnn", "fmnist_resnet"));
+INSTANTIATE_TEST_SUITE_P(Traces, ShippedTraceFp32, ::testing::Values("fmnist_cnn", "fmnist_resnet", "fmnist_vit"));
+
+// The shipped vision transformer on a few samples: its attention GEMMs run
+// low-bit (and on the array) like any layer, are named as such, and take
+// per-layer overrides.
+TEST(RunCli, VisionTransformerAttentionLayersRunLowBitAndTakeOverrides) {
+  TempDir dir;
+  const std::string fp32_layer = "/blocks/blocks.0/attn/MatMul";
+  const auto r = run_accsim({"run", "--trace", kTraces + "/fmnist_vit", "--samples", "6", "--energy-samples", "1",
+                             "--layer", fp32_layer + ":engine=fp32", "--report", "r.json"},
+                            dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_HAS(r.out, "(act x act)");
+  EXPECT_HAS(r.out, "the weight buffer holds activations");
+  const json report = json::parse(read_bytes(dir / "r.json"));
+  std::size_t attention = 0;
+  for (std::size_t l = 0; l < report["layers"].size(); ++l) {
+    const json& layer = report["layers"][l];
+    const json& energy = report["energy"]["layers"][l];
+    const bool act = layer["operands"] == "activations x activations";
+    const std::string name = layer["name"];
+    EXPECT_EQ(act, name.ends_with("/attn/MatMul") || name.ends_with("/attn/MatMul_1")) << name;
+    if (!act) continue;
+    ++attention;
+    EXPECT_EQ(layer["gemm"]["groups"], 4) << name;  // heads
+    if (name == fp32_layer) {
+      EXPECT_EQ(layer["arithmetic"]["engine"], "fp32");
+      EXPECT_TRUE(energy["array"].is_null());
+      continue;
+    }
+    EXPECT_EQ(layer["arithmetic"]["engine"], "reference") << name;
+    const json& g = layer["gemm"];
+    const int a = g["m"].get<int>() * g["k"].get<int>(), b = g["k"].get<int>() * g["n"].get<int>();
+    EXPECT_EQ(layer["events"]["quantize"]["ops"], 6 * 4 * (a + b)) << name;  // both operands, every sample
+    EXPECT_GT(layer["events"]["accumulate"]["ops"], 0) << name;
+    EXPECT_EQ(energy["weight_buffer_holds"], "activations") << name;
+    EXPECT_GT(energy["per_inference"]["total_pj"].get<double>(), 0) << name;
+  }
+  EXPECT_EQ(attention, 8u);  // 4 blocks x (Q·Kᵀ, softmax·V)
+}
 
 }  // namespace
 }  // namespace accsim::net
