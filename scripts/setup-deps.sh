@@ -20,6 +20,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # Python side (scripts/ run Debian's /usr/bin/python3)
   python3-numpy python3-torch python3-matplotlib python3-onnx
+  # Python bindings (python/) and their tests
+  pybind11-dev python3-dev python3-pytest
   # data for the shipped networks
   dataset-fashion-mnist
   # sweeps beyond one machine: scripts/slurm/sweep.sh, and the single-node Slurm its test starts

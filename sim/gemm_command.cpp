@@ -17,9 +17,11 @@
 
 #include "models/hw/array_config.hpp"
 #include "models/numerics/arith.hpp"
+#include "models/numerics/identity.hpp"
 #include "models/hw/cycle_gemm.hpp"
 #include "models/reference/parallel.hpp"
 #include "sim/errors.hpp"
+#include "sim/network/digest.hpp"
 #include "sim/output_file.hpp"
 
 namespace accsim::sim {
@@ -287,6 +289,10 @@ int run_or_throw(const GemmOptions& o, std::ostream& out) {
   }
   run.a_dtype = a.dtype;
   run.b_dtype = b.dtype;
+  if (!o.report_path.empty()) {  // the operands' identity, for `accsim check`
+    run.a_hash = "sha256:" + net::sha256_file(o.a_path);
+    run.b_hash = "sha256:" + net::sha256_file(o.b_path);
+  }
   run.m = a.matrix.rows;
   run.k = a.matrix.cols;
   run.n = b.matrix.cols;
@@ -357,6 +363,8 @@ nlohmann::ordered_json gemm_report(const GemmRun& run, const std::optional<nlohm
   json r;
   r["accsim_version"] = ACCSIM_VERSION;
   r["command"] = "gemm";
+  r["command_line"] = run.options.command_line;
+  r["numerics_identity"] = num::kNumericsIdentity;
 
   json& config = r["config"];
   config["multiplier"] = format_name(c.multiplier);
@@ -367,8 +375,10 @@ nlohmann::ordered_json gemm_report(const GemmRun& run, const std::optional<nlohm
   config["scale"] = ref::to_string(c.scaling);
 
   json& inputs = r["inputs"];
-  inputs["a"] = {{"path", run.options.a_path}, {"dtype", to_string(run.a_dtype)}, {"rows", run.m}, {"cols", run.k}};
-  inputs["b"] = {{"path", run.options.b_path}, {"dtype", to_string(run.b_dtype)}, {"rows", run.k}, {"cols", run.n}};
+  inputs["a"] = {{"path", run.options.a_path}, {"dtype", to_string(run.a_dtype)}, {"rows", run.m}, {"cols", run.k},
+                 {"hash", run.a_hash}};
+  inputs["b"] = {{"path", run.options.b_path}, {"dtype", to_string(run.b_dtype)}, {"rows", run.k}, {"cols", run.n},
+                 {"hash", run.b_hash}};
   r["shape"] = {{"m", run.m}, {"k", run.k}, {"n", run.n}};
   r["macs"] = static_cast<std::uint64_t>(run.m) * run.k * run.n;
   r["implementation"] = st.fast_path ? "fast" : "general";

@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +49,9 @@ struct GemmOptions {
   double dram_bandwidth = 0;  // bytes/cycle; 0: unlimited
   std::string vcd_path;
   int node = 45;  // technology node of the energy estimate (nm)
+  // The command line, recorded in the report ("command_line") so that
+  // `accsim check --rerun` can run it again (recorded_command_line).
+  std::vector<std::string> command_line;
 };
 
 // Adds the `gemm` subcommand to `parent` and binds its flags to `options`.
@@ -77,6 +81,7 @@ struct GemmRun {
   ref::GemmResult result;
   std::optional<hw::CycleStats> cycle;  // --engine cycle
   std::optional<EnergyReport> energy;   // --engine cycle
+  std::string a_hash, b_hash;           // "sha256:<hex>" of the operand files (net::sha256_file)
 };
 [[nodiscard]] nlohmann::ordered_json gemm_report(const GemmRun& run,
                                                  const std::optional<nlohmann::ordered_json>& timing);

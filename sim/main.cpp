@@ -2,9 +2,11 @@
 // their own files (setup_x binds flags, run_x does the work).
 #include <exception>
 #include <iostream>
+#include <span>
 
 #include <CLI/CLI.hpp>
 
+#include "sim/check_command.hpp"
 #include "sim/cost_command.hpp"
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
@@ -27,6 +29,11 @@ int main(int argc, char** argv) {
   CLI::App* run = setup_run(app, run_options);
   CostOptions cost_options;
   CLI::App* cost = setup_cost(app, cost_options);
+  CheckOptions check_options;
+  CLI::App* check = setup_check(app, check_options);
+  // Reports record the command line, for `accsim check --rerun`.
+  gemm_options.command_line = run_options.command_line =
+      recorded_command_line(std::span<char* const>(argv, static_cast<std::size_t>(argc)));
   SweepOptions sweep_options;
   CLI::App* sweep = setup_sweep(app, sweep_options);
   SweepMergeOptions merge_options;
@@ -47,6 +54,7 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return run_verify(verify_options);
   if (run->parsed()) return run_run(run_options);
   if (cost->parsed()) return run_cost(cost_options);
+  if (check->parsed()) return run_check(check_options);
   if (sweep->parsed()) return run_sweep(sweep_options);
   if (sweep_merge->parsed()) return run_sweep_merge(merge_options);
   std::cout << app.help();

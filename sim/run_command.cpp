@@ -17,6 +17,7 @@
 #include "models/hw/array_config.hpp"
 #include "models/hw/cycle_gemm.hpp"
 #include "models/numerics/format.hpp"
+#include "models/numerics/identity.hpp"
 #include "models/reference/order.hpp"
 #include "models/reference/parallel.hpp"
 #include "sim/cost_command.hpp"
@@ -345,6 +346,8 @@ ordered_json report(const Run& r) {
   ordered_json j;
   j["accsim_version"] = ACCSIM_VERSION;
   j["command"] = "run";
+  j["command_line"] = r.options.command_line;
+  j["numerics_identity"] = num::kNumericsIdentity;
   j["trace"] = {{"path", t.dir.string()},
                 {"name", t.name},
                 {"hash", net::trace_content_hash(t)},

@@ -56,6 +56,9 @@ struct RunOptions {
   std::size_t array_cols = 16;  // the array's columns (its rows follow each layer's chunk size)
   int node = 45;                // technology node of the energy, nm
   bool timing = false;  // add timings to the report (it then differs run to run)
+  // The command line, recorded in the report ("command_line") so that
+  // `accsim check --rerun` can run it again (recorded_command_line).
+  std::vector<std::string> command_line;
 };
 
 // Adds the `run` subcommand to `parent` and binds its flags to `options`.

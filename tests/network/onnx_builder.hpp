@@ -20,7 +20,9 @@ inline onnx::TensorProto float_tensor(const std::string& name, const std::vector
   for (std::int64_t d : dims) t.add_dims(d);
   if (raw) {
     std::string bytes(values.size() * 4, '\0');
-    std::memcpy(bytes.data(), values.data(), bytes.size());
+    // An empty vector's data() may be null, and memcpy from null is undefined
+    // even for 0 bytes (UBSan stops there).
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
     t.set_raw_data(bytes);
   } else {
     for (float v : values) t.add_float_data(v);
