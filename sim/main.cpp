@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
       "accsim: a simulator of MAC arrays with low-bit floating-point accumulators.\n"
       "Run 'accsim <command> --help' for a command's flags.",
       "accsim"};
+  // One subcommand a call: after it, a word like "sweep" or "run" is an
+  // argument (a folder named sweep), never a second subcommand.
+  app.require_subcommand(0, 1);
   app.set_version_flag("--version", "accsim " ACCSIM_VERSION, "print the version and exit");
 
   GemmOptions gemm_options;
