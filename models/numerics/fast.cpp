@@ -1,6 +1,7 @@
 #include "models/numerics/fast.hpp"
 
 #include <bit>
+#include <algorithm>
 #include <cmath>
 
 namespace accsim::num::fast {
@@ -47,6 +48,43 @@ std::optional<Rounder> Rounder::make(const FloatFormat& f, Span input) {
   return build(f);
 }
 
+std::optional<Rounder> Rounder::make_lanes(const Format& format, Span input) {
+  if (const auto* i = std::get_if<IntFormat>(&format)) {
+    // Every sum exact, and below 2^51 for round_integer_lanes.
+    if (!fits_double(input) || input.msb > 50) return std::nullopt;
+    Rounder r;
+    r.int_bits = i->bits;
+    r.int_saturate = i->saturate;
+    return r;
+  }
+  const FloatFormat& f = std::get<FloatFormat>(format);
+  if (f.rounding != Rounding::sr && !f.overflow_to_inf()) {
+    if (auto r = make(f, input)) return r;  // sums exact in double
+  }
+  // Checks of format_ok that do not depend on the mode or the overflow policy.
+  if (f.man_bits < 1 || f.man_bits > 51) return std::nullopt;
+  if (f.emin() - f.man_bits < -1022 || f.emax() > 1022) return std::nullopt;
+  // Inputs (and TwoSum's errors, on their grid) normal doubles or zero; sums
+  // finite, and in rne, 2^(e + 52 - M) finite for the sums' largest e.
+  if (input.lsb < -1022 || input.msb > 1021) return std::nullopt;
+  if (input.msb + 1 + 52 - f.man_bits > 1023) return std::nullopt;
+  const bool exact = fits_double(input) && (!f.subnormals || f.emin() - input.lsb <= 52);
+  Rounder r = build(f);
+  r.wide = !exact;
+  // Round-to-odd must leave 2 bits below the format's last place, and for
+  // stochastic rounding 33: the 32 bits of the draw's comparison and one
+  // more, which keeps x's order against every value those 32 bits can take.
+  const int below = f.rounding == Rounding::sr ? 33 : 2;
+  if (r.wide && 52 - f.man_bits < below) return std::nullopt;
+  r.to_inf = f.overflow_to_inf() && f.rounding != Rounding::rtz;
+  if (f.rounding == Rounding::sr) {
+    r.sr_right = std::max(r.drop - 32, 0);
+    r.sr_left = std::max(32 - r.drop, 0);
+    r.sr_mixed_seed = mix64(f.sr_seed + 0x9e3779b97f4a7c15ULL);  // as sr_draw
+  }
+  return r;
+}
+
 std::optional<Rounder> Rounder::make_any(const FloatFormat& f) {
   if (!format_ok(f)) return std::nullopt;
   return build(f);
@@ -67,6 +105,34 @@ ScalarResult round(const Rounder& r, double exact) {
   return dispatch_mode(r.mode, [&]<Rounding Mode>() {
     const Rounded<1> out = round_lanes<Mode, 1>(r, Lanes<1>::D{exact});
     return ScalarResult{out.value[0], events_of(out, Lanes<1>::I{0})};
+  });
+}
+
+ScalarResult accumulate_any(const Rounder& r, double acc, double addend, std::uint64_t sr_key) {
+  using L = Lanes<1>;
+  L::I swamp;
+  if (r.integer()) {
+    const Rounded<1> out = accumulate_integer_lanes<1>(r, L::D{acc}, L::D{addend}, &swamp);
+    return ScalarResult{out.value[0], events_of(out, swamp)};
+  }
+  const L::U draw = sr_draw_lanes<1>(r, L::U{sr_key});
+  return dispatch_any_mode(r.mode, [&]<Rounding Mode>() {
+    const Rounded<1> out = r.wide ? accumulate_lanes<Mode, 1, Ftz::runtime, true>(r, L::D{acc}, L::D{addend}, &swamp, draw)
+                                  : accumulate_lanes<Mode, 1, Ftz::runtime, false>(r, L::D{acc}, L::D{addend}, &swamp, draw);
+    return ScalarResult{out.value[0], events_of(out, swamp)};
+  });
+}
+
+ScalarResult round_any(const Rounder& r, double exact, std::uint64_t sr_key) {
+  using L = Lanes<1>;
+  if (r.integer()) {
+    const Rounded<1> out = round_integer_lanes<1>(r, L::D{exact});
+    return ScalarResult{out.value[0], events_of(out, L::I{0})};
+  }
+  const L::U draw = sr_draw_lanes<1>(r, L::U{sr_key});
+  return dispatch_any_mode(r.mode, [&]<Rounding Mode>() {
+    const Rounded<1> out = round_lanes<Mode, 1>(r, L::D{exact}, draw);
+    return ScalarResult{out.value[0], events_of(out, L::I{0})};
   });
 }
 

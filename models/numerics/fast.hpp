@@ -8,15 +8,28 @@
 // bit pattern, written over GCC vector lanes so one code path serves a scalar
 // (W = 1) and SIMD lanes (W = 4), and compiled per ISA by the caller.
 //
+// Sums that a double does not hold exactly (wide accumulators such as fp32
+// and bf16) take one more step: TwoSum gives the rounded sum s and its exact
+// error e, and s is moved to the odd neighbour on e's side when e != 0. That
+// round-to-odd in 53 bits rounds correctly into any format of at most 51
+// significand bits in every mode (Boldo and Melquiond, IEEE TC 57(4), 2008),
+// and it keeps the order of x against every point of a grid 2 bits coarser,
+// which stochastic rounding's comparison with its draw needs. Integer
+// accumulators round to an integer with the FPU and wrap or saturate with
+// integer lane operations.
+//
 // Tests check every path here bit for bit against round_pack.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <optional>
+#include <utility>
+#include <variant>
 
 #include "models/numerics/arith.hpp"
 #include "models/numerics/format.hpp"
+#include "models/numerics/sr.hpp"
 
 namespace accsim::num::fast {
 
@@ -27,6 +40,12 @@ struct Span {
   int lsb = 0;
 };
 [[nodiscard]] constexpr Span span_of(const FloatFormat& f) { return {f.emax(), f.emin() - f.man_bits}; }
+// Integers of `bits` bits: magnitudes up to 2^(bits-1), on the grid of 1.
+[[nodiscard]] constexpr Span span_of(const IntFormat& f) { return {f.bits - 1, 0}; }
+[[nodiscard]] constexpr Span span_of(const Format& f) {
+  if (const auto* ff = std::get_if<FloatFormat>(&f)) return span_of(*ff);
+  return span_of(std::get<IntFormat>(f));
+}
 [[nodiscard]] constexpr Span product_span(Span a, Span b) { return {a.msb + b.msb + 1, a.lsb + b.lsb}; }
 [[nodiscard]] constexpr Span sum_span(Span a, Span b) {
   return {(a.msb > b.msb ? a.msb : b.msb) + 1, a.lsb < b.lsb ? a.lsb : b.lsb};
@@ -52,11 +71,38 @@ struct Rounder {
   std::uint64_t range_offset = 0;
   std::int64_t range_limit = 0;
 
+  // Set by make_lanes only (make's rounders leave them at their defaults):
+  // The sums this rounder takes may be inexact in double: the caller forms
+  // them with sum_to_odd and rounds them with round_lanes<..., Odd = true>.
+  bool wide = false;
+  // Overflow gives an infinity, which the lanes do not carry: they saturate
+  // instead, and the caller must redo whatever overflowed in this format.
+  bool to_inf = false;
+  // Stochastic rounding: the discarded bits (a & drop_mask) << sr_left
+  // against the draw << sr_right (sr_left = max(32 - drop, 0), sr_right =
+  // max(drop - 32, 0)); the draw is sr_draw's, with mix64(seed + golden)
+  // premixed.
+  int sr_right = 0, sr_left = 0;
+  std::uint64_t sr_mixed_seed = 0;
+  // An integer accumulator (integer() true): its limits, and whether it
+  // saturates rather than wraps.
+  int int_bits = 0;
+  bool int_saturate = false;
+
+  [[nodiscard]] bool integer() const { return int_bits != 0; }
+
   // A rounder for results that lie on `input`'s grid, or nullopt when the
   // double trick would not be exact: stochastic rounding, no fraction bits,
   // a range outside double's normals, infinities that can arise from finite
   // operands, or inputs too wide to hold exactly.
   [[nodiscard]] static std::optional<Rounder> make(const FloatFormat& f, Span input);
+
+  // What make accepts, and beyond it whatever the lanes can still round
+  // exactly: sums too wide for a double (TwoSum and round-to-odd, for
+  // formats of at most 50 fraction bits), stochastic rounding, formats whose
+  // overflow gives an infinity (see to_inf), and integer formats (sums exact
+  // in double and below 2^51). Nullopt for the rest.
+  [[nodiscard]] static std::optional<Rounder> make_lanes(const Format& f, Span input);
 
   // A rounder for any finite double that is a normal double or zero (the
   // operands of quantize, which lie on no narrower grid), or nullopt. Nearest-
@@ -144,11 +190,22 @@ struct Rounded {
 // exactly as the value would carry into the next binade.
 template <Rounding Mode, int W>
 ACCSIM_INLINE typename Lanes<W>::U round_magnitude(const Rounder& r, typename Lanes<W>::U a,
-                                                   typename Lanes<W>::I negative) {
+                                                   typename Lanes<W>::I negative,
+                                                   typename Lanes<W>::U draw) {
   using U = typename Lanes<W>::U;
+  using I = typename Lanes<W>::I;
   const U keep = ~U{} ^ r.drop_mask;
   // (Nearest-even is done by the FPU in round_lanes.)
-  if constexpr (Mode == Rounding::rtz) {
+  if constexpr (Mode == Rounding::sr) {
+    // round_pack's test, away from zero iff t > draw, or t == draw with bits
+    // below t (t = floor(frac * 2^32), frac the discarded fraction), is
+    // frac * 2^32 > draw: on the discarded bits rem (frac = rem / 2^drop),
+    // rem * 2^(32 - drop) > draw, which both shifts keep within 64 bits.
+    (void)negative;
+    const U rem = a & r.drop_mask;
+    const I up = (I)(rem << r.sr_left) > (I)(draw << r.sr_right);
+    return (a & keep) + (U(up) & (r.drop_mask + 1));
+  } else if constexpr (Mode == Rounding::rtz) {
     return a & keep;
   } else if constexpr (Mode == Rounding::rna) {
     return (a + r.half) & keep;
@@ -164,9 +221,34 @@ ACCSIM_INLINE typename Lanes<W>::U round_magnitude(const Rounder& r, typename La
 // a branch out of every step).
 enum class Ftz { runtime, off, on };
 
-// round_pack for an exact finite double x, lane-wise.
-template <Rounding Mode, int W, Ftz F = Ftz::runtime>
-ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
+// x + y rounded to odd in 53 bits: TwoSum's s = fl(x + y) and its exact
+// error e; where e != 0 and s is even, s moves one unit toward e (its
+// magnitude's bit pattern up when e has s's sign, down otherwise; a carry
+// or borrow crosses binades as the value does). Branch-free as
+// (s - d) | b, with b = 1 where e != 0 and d = 1 where e != 0 has the sign
+// opposite to s: an odd s comes back unchanged either way ((s - 1) | 1 = s),
+// an even one moves down by d or up by b. s is never zero where e != 0,
+// and never reaches the top of double's range in the formats make_lanes
+// takes.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::D sum_to_odd(typename Lanes<W>::D x, typename Lanes<W>::D y) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  const D s = x + y;
+  const D yy = s - x;
+  const D e = (x - (s - yy)) + (y - yy);
+  const U su = (U)(s);
+  const U inexact = (U)(e != 0.0);  // all ones where e != 0 (e may be -0)
+  const U down = ((su ^ (U)(e)) >> 63) & inexact;
+  return (D)((su - down) | (inexact >> 63));
+}
+
+// round_pack for an exact finite double x, lane-wise. With Odd, x may
+// instead be the round-to-odd (sum_to_odd) of the exact value, for a
+// rounder made with wide set. `draw` is the stochastic-rounding draw of each
+// lane (Mode == sr only).
+template <Rounding Mode, int W, Ftz F = Ftz::runtime, bool Odd = false>
+ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x, typename Lanes<W>::U draw) {
   using D = typename Lanes<W>::D;
   using U = typename Lanes<W>::U;
   using I = typename Lanes<W>::I;
@@ -199,14 +281,23 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
     // binade of 2^emin by adding 2^emin (exact), round there, and subtract
     // it again. Other lanes (and zeros, which round to themselves) add and
     // subtract +0, which changes nothing.
+    // A round-to-odd x is not on so coarse a grid: the sum is itself
+    // rounded to odd, on the grid of 2^emin's binade, which the format's
+    // subnormal grid coarsens by 52 - M >= 2 bits (33 for stochastic
+    // rounding: make_lanes checks).
     const U offset_bits = U(tiny) & r.min_normal_bits;
     const D offset = (D)(offset_bits);
-    D y = (D)(a) + offset;
-    const U yr = round_magnitude<Mode, W>(r, (U)(y), negative);
+    D y;
+    if constexpr (Odd) {
+      y = sum_to_odd<W>((D)(a), offset);
+    } else {
+      y = (D)(a) + offset;
+    }
+    const U yr = round_magnitude<Mode, W>(r, (U)(y), negative, draw);
     D rounded = (D)(yr) - offset;
     m = (U)(rounded);
   } else {
-    m = round_magnitude<Mode, W>(r, a, negative);
+    m = round_magnitude<Mode, W>(r, a, negative, draw);
     m = tiny ? U{} : m;  // flush to zero, before rounding
   }
   const I overflow = (I)(m) > static_cast<std::int64_t>(r.max_bits);
@@ -221,16 +312,22 @@ ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
   return out;
 }
 
-// acc + addend, both exact doubles whose sum is exact, rounded into the
-// accumulator; also the swamp mask (non-zero addend, accumulator unchanged).
-template <Rounding Mode, int W, Ftz F = Ftz::runtime>
+// acc + addend, both exact doubles whose sum is exact (with Odd: any sum,
+// formed by sum_to_odd), rounded into the accumulator; also the swamp mask
+// (non-zero addend, accumulator unchanged).
+template <Rounding Mode, int W, Ftz F = Ftz::runtime, bool Odd = false>
 ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D acc,
                                           typename Lanes<W>::D addend,
-                                          typename Lanes<W>::I* swamp) {
+                                          typename Lanes<W>::I* swamp, typename Lanes<W>::U draw) {
   using D = typename Lanes<W>::D;
   using U = typename Lanes<W>::U;
   using I = typename Lanes<W>::I;
-  D sum = acc + addend;
+  D sum;
+  if constexpr (Odd) {
+    sum = sum_to_odd<W>(acc, addend);  // zero iff the exact sum is, with the FPU's sign
+  } else {
+    sum = acc + addend;
+  }
   if constexpr (Mode == Rounding::rd) {
     // IEEE 754: an exact zero sum is -0 under rd unless both operands are +0;
     // the FPU (in rne) produced +0 instead.
@@ -240,9 +337,84 @@ ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D
     U s = (U)(sum) | fix;
     sum = (D)(s);
   }
-  Rounded<W> out = round_lanes<Mode, W, F>(r, sum);
+  Rounded<W> out = round_lanes<Mode, W, F, Odd>(r, sum, draw);
   *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
   return out;
+}
+
+// The same without a draw, for every mode but stochastic rounding.
+template <Rounding Mode, int W, Ftz F = Ftz::runtime, bool Odd = false>
+ACCSIM_INLINE Rounded<W> round_lanes(const Rounder& r, typename Lanes<W>::D x) {
+  static_assert(Mode != Rounding::sr);
+  return round_lanes<Mode, W, F, Odd>(r, x, typename Lanes<W>::U{});
+}
+template <Rounding Mode, int W, Ftz F = Ftz::runtime, bool Odd = false>
+ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D acc, typename Lanes<W>::D addend,
+                                          typename Lanes<W>::I* swamp) {
+  static_assert(Mode != Rounding::sr);
+  return accumulate_lanes<Mode, W, F, Odd>(r, acc, addend, swamp, typename Lanes<W>::U{});
+}
+
+// --- Integer accumulators -----------------------------------------------------
+//
+// round_pack for an integer format, for an exact double x with |x| < 2^51:
+// adding and subtracting K = 1.5 * 2^52 rounds x to an integer (nearest-
+// even, the FPU's own rounding, on the grid of 1 in K's binade), and the
+// bits of x + K less K's bits are that integer n in two's complement. It
+// wraps as ((n + 2^(B-1)) mod 2^B) - 2^(B-1), or saturates. Integer formats
+// have one zero, +0, which is what both give: (x + K) - K is +0 when zero.
+inline constexpr double kIntegerShift = 0x1.8p52;
+
+template <int W>
+ACCSIM_INLINE Rounded<W> round_integer_lanes(const Rounder& r, typename Lanes<W>::D x) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  using I = typename Lanes<W>::I;
+  constexpr std::uint64_t kShiftBits = std::bit_cast<std::uint64_t>(kIntegerShift);
+  const D shifted = x + kIntegerShift;
+  const D rounded = shifted - kIntegerShift;
+  const I n = (I)((U)(shifted) - kShiftBits);
+  const std::int64_t half = std::int64_t{1} << (r.int_bits - 1);
+  const I overflow = (n >= half) | (n < -half);
+  Rounded<W> out;
+  if (r.int_saturate) {
+    const D hi = D{} + static_cast<double>(half - 1), lo = D{} - static_cast<double>(half);
+    D v = rounded > hi ? hi : rounded;
+    v = v < lo ? lo : v;
+    out.value = v;
+    out.exact = (rounded == x) & ~overflow;
+  } else {
+    const U mask = U{} + static_cast<std::uint64_t>(2 * half - 1);
+    const I wrapped = (I)(((U)(n) + static_cast<std::uint64_t>(half)) & mask) - half;
+    out.value = (D)((U)(wrapped) + kShiftBits) - kIntegerShift;
+    out.exact = rounded == x;  // round_pack: a wrap alone is not inexact
+  }
+  out.overflow = overflow;
+  out.underflow = I{};
+  return out;
+}
+
+// acc + addend, exact in double, rounded into an integer accumulator.
+template <int W>
+ACCSIM_INLINE Rounded<W> accumulate_integer_lanes(const Rounder& r, typename Lanes<W>::D acc,
+                                                  typename Lanes<W>::D addend, typename Lanes<W>::I* swamp) {
+  using I = typename Lanes<W>::I;
+  Rounded<W> out = round_integer_lanes<W>(r, acc + addend);
+  *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
+  return out;
+}
+
+// The stochastic-rounding draws for the lanes' keys: sr_draw(seed, key), with
+// the seed premixed in the rounder.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U mix64_lanes(typename Lanes<W>::U z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U sr_draw_lanes(const Rounder& r, typename Lanes<W>::U key) {
+  return mix64_lanes<W>(r.sr_mixed_seed ^ key) >> 32;
 }
 
 // --- The common case, for hot loops that branch to round_lanes on the rest --
@@ -298,6 +470,11 @@ struct ScalarResult {
 };
 [[nodiscard]] ScalarResult round(const Rounder& r, double exact);
 [[nodiscard]] ScalarResult accumulate(const Rounder& r, double acc, double addend);
+// For any rounder of make_lanes: acc + addend (through sum_to_odd when the
+// rounder is wide), rounded with the draw of sr_key in stochastic rounding.
+[[nodiscard]] ScalarResult accumulate_any(const Rounder& r, double acc, double addend, std::uint64_t sr_key = 0);
+// And x, exact, rounded alone (a product into its format).
+[[nodiscard]] ScalarResult round_any(const Rounder& r, double exact, std::uint64_t sr_key = 0);
 
 // Calls f.template operator()<Mode>() with the rounder's mode as a
 // compile-time constant.
@@ -312,6 +489,13 @@ decltype(auto) dispatch_mode(Rounding mode, F&& f) {
     case Rounding::sr: break;  // never: Rounder::make refuses sr
   }
   __builtin_unreachable();
+}
+
+// The same over every mode, stochastic rounding included.
+template <class F>
+decltype(auto) dispatch_any_mode(Rounding mode, F&& f) {
+  if (mode == Rounding::sr) return f.template operator()<Rounding::sr>();
+  return dispatch_mode(mode, std::forward<F>(f));
 }
 
 // Calls f.template operator()<F>() with Ftz::on or Ftz::off.

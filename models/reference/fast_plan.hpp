@@ -22,4 +22,11 @@ struct FastPlan {
 [[nodiscard]] std::optional<FastPlan> plan_fast(const GemmConfig& config, const num::Format& c_format,
                                                 const QuantizedOperand& a, const QuantizedOperand& b);
 
+// The reference GEMM's second choice, where plan_fast refuses: rounders
+// from num::fast::Rounder::make_lanes (wide sums, stochastic rounding,
+// overflow to infinity, integer accumulators) for its panel_kernel_lanes, or
+// nullopt. The cycle-accurate engine's lanes take plan_fast's only.
+[[nodiscard]] std::optional<FastPlan> plan_any_lanes(const GemmConfig& config, const num::Format& c_format,
+                                                 const QuantizedOperand& a, const QuantizedOperand& b);
+
 }  // namespace accsim::ref

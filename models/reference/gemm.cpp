@@ -216,6 +216,41 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
   return plan;
 }
 
+std::optional<FastPlan> plan_any_lanes(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
+                                   const QuantizedOperand& b) {
+  if (!cfg.allow_fast_path) return std::nullopt;
+  auto all_finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
+  // Products exact in double: two significands of at most 26 bits (e5m2's
+  // products span 64 bits, but each has 6), or integers that fit, inside
+  // double's normal range.
+  fast::Span addend = fast::product_span(fast::span_of(cfg.multiplier), fast::span_of(cfg.multiplier));
+  if (addend.lsb < -1022 || addend.msb > 1021) return std::nullopt;
+  if (const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier)) {
+    if (2 * (mul->man_bits + 1) > 53) return std::nullopt;
+  } else if (!fast::fits_double(addend)) {
+    return std::nullopt;
+  }
+  FastPlan plan;
+  if (cfg.product) {
+    // (A lone product is exact, and the kernel rounds it as make_lanes'
+    // wide rounders allow, whatever the span.)
+    if (!std::holds_alternative<num::FloatFormat>(*cfg.product)) return std::nullopt;
+    if (!(plan.product = fast::Rounder::make_lanes(*cfg.product, addend))) return std::nullopt;
+    addend = fast::span_of(*cfg.product);
+  }
+  const auto accumulate = fast::Rounder::make_lanes(cfg.accumulator, fast::sum_span(fast::span_of(cfg.accumulator), addend));
+  if (!accumulate) return std::nullopt;
+  plan.accumulate = *accumulate;
+  if (!cfg.order.sequential()) {
+    plan.merge = fast::Rounder::make_lanes(c_format, fast::sum_span(fast::span_of(c_format), fast::span_of(cfg.accumulator)));
+    if (!plan.merge) return std::nullopt;
+  }
+  return plan;
+}
+
 namespace {
 
 // Per-lane event tallies of one kind of rounding over a whole panel, summed
@@ -265,6 +300,9 @@ struct PanelJob {
   double* chunk_sums;  // out: ceil(k / chunk) rows of kPanel chunk sums (one row: the results)
   LaneTally* tallies;  // out: [2]: product, accumulate
   const double* init;  // kPanel starting values of panel_kernel_common's sums: +0, 2^emin in padding columns
+  // Stochastic rounding (panel_kernel_lanes): the key of the panel's first
+  // column at step 0, and the keys' stride between columns (sr_key's steps).
+  std::uint64_t sr_key0 = 0, sr_steps = 0;
 };
 
 // Merges the chunk sums of each column in order (chunk 0 first) into the
@@ -287,7 +325,14 @@ ACCSIM_INLINE void merge_chunks(const fast::Rounder& r, const double* sums, std:
 }
 
 // Whether any lane of a mask is set: one vptest in the AVX2 kernels.
-__attribute__((target("avx2"))) inline bool any_lane_avx2(L4::I mask) {
+//
+// The AVX2 helpers take their vectors by reference: a 256-bit vector passed
+// by value between a function built for AVX and one built without has two
+// calling conventions (clang rejects the call, GCC warns). The templates
+// that call them are built without AVX and run only inlined into the
+// target("avx2") entry points (panel_avx2, merge_avx2), where the compiler
+// inlines these too and the references vanish.
+__attribute__((target("avx2"))) inline bool any_lane_avx2(const L4::I& mask) {
   return !_mm256_testz_si256(reinterpret_cast<__m256i>(mask), reinterpret_cast<__m256i>(mask));
 }
 template <bool kAvx2>
@@ -302,13 +347,14 @@ ACCSIM_INLINE bool any_lane(L4::I mask) {
 // Whether any lane is fast::special_lanes: the same test, with the zero
 // exclusion folded into vptest (its carry flag is set iff mask & ~zero is
 // all zero) in the AVX2 kernels.
-__attribute__((target("avx2"))) inline bool any_outside_avx2(L4::I outside, L4::I zero) {
+__attribute__((target("avx2"))) inline bool any_outside_avx2(const L4::I& outside, const L4::I& zero) {
   return !_mm256_testc_si256(reinterpret_cast<__m256i>(zero), reinterpret_cast<__m256i>(outside));
 }
 template <bool kAvx2>
 ACCSIM_INLINE bool any_special(const fast::Rounder& r, L4::U a) {
   if constexpr (kAvx2) {
-    return any_outside_avx2(fast::outside_normal_range<4>(r, a), (L4::I)(a == 0));
+    const L4::I outside = fast::outside_normal_range<4>(r, a), zero = (L4::I)(a == 0);
+    return any_outside_avx2(outside, zero);
   } else {
     return any_lane<false>(fast::special_lanes<4>(r, a));
   }
@@ -588,7 +634,10 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
         L4::I e0{}, e1{}, e2{}, e3{};
         bool special = false;
         if constexpr (kHasProduct) {
-          special = round_product(p0, e0) | round_product(p1, e1) | round_product(p2, e2) | round_product(p3, e3);
+          // All four rounded (no short circuit), then one branch.
+          const bool s0 = round_product(p0, e0), s1 = round_product(p1, e1), s2 = round_product(p2, e2),
+                     s3 = round_product(p3, e3);
+          special = s0 | s1 | s2 | s3;
         }
         // Exact, and for these modes the FPU's +0 for an exact zero sum is the
         // format's too (as in accumulate_lanes).
@@ -640,6 +689,231 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
   product_tally.exact = product_exact;
   acc_tally.exact = acc_exact;
   acc_tally.swamp = acc_swamp_or_exact - acc_exact;
+}
+
+
+// --- Every other format the lanes round exactly (plan_any_lanes) --------------
+//
+// Wide sums (fp32, bf16), stochastic rounding, formats whose overflow gives
+// an infinity, integer accumulators: one branch-free kernel. Every sum goes
+// through sum_to_odd (an exact sum comes back unchanged), products are
+// rounded in the product's format, and stochastic rounding draws from the
+// general path's keys (sr_key, product_key), so results and counts are the
+// general path's. Overflow into an infinity is left to the caller (the
+// lanes saturate; see accumulate_products). Padding columns start from +0
+// and only ever hold +-0, exact and without events, as in panel_kernel.
+//
+// Kind: AccMode for a float accumulator, or kInteger.
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
+  fast::Rounder acc_r = job.rounders->accumulate;
+  fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
+  constexpr bool kAccSr = !kInteger && AccMode == Rounding::sr;
+  constexpr bool kProdSr = kHasProduct && ProdMode == Rounding::sr;
+  constexpr std::uint64_t kProductKey = 0x70726f64ULL;  // as num::product_key
+  LaneTally product_tally, acc_tally;
+  const auto step = [&](L4::D& acc, L4::D p, const L4::U key) __attribute__((always_inline)) {
+    if constexpr (kHasProduct) {
+      L4::U draw{};
+      if constexpr (kProdSr) draw = fast::sr_draw_lanes<4>(prod_r, fast::mix64_lanes<4>(key ^ kProductKey));
+      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+      p = pr.value;
+      product_tally.add(pr);
+    }
+    L4::I swamp;
+    fast::Rounded<4> s;
+    if constexpr (kInteger) {
+      s = fast::accumulate_integer_lanes<4>(acc_r, acc, p, &swamp);
+    } else {
+      L4::U draw{};
+      if constexpr (kAccSr) draw = fast::sr_draw_lanes<4>(acc_r, key);
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw);
+    }
+    acc = s.value;
+    acc_tally.add(s);
+    acc_tally.swamp -= swamp;
+  };
+  // Keys of the four vectors' lanes at step 0 (used by stochastic rounding only).
+  const std::uint64_t stride = job.sr_steps;
+  const auto keys_at = [&](int v) {
+    const std::uint64_t c = static_cast<std::uint64_t>(4 * v);
+    return L4::U{job.sr_key0 + c * stride, job.sr_key0 + (c + 1) * stride, job.sr_key0 + (c + 2) * stride,
+                 job.sr_key0 + (c + 3) * stride};
+  };
+  const L4::U key0 = keys_at(0), key1 = keys_at(1), key2 = keys_at(2), key3 = keys_at(3);
+  double* const sums = job.chunk_sums;
+  std::size_t chunks = 0;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
+    L4::D acc0{}, acc1{}, acc2{}, acc3{};  // named: see panel_kernel
+    for (std::size_t kk = c0; kk < c1; ++kk) {
+      asm volatile("" : "+m"(acc_r), "+m"(prod_r));  // as in panel_kernel
+      const double av = job.a_row[kk];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + kk * kPanel;
+      step(acc0, a * load(brow), key0 + kk);
+      step(acc1, a * load(brow + 4), key1 + kk);
+      step(acc2, a * load(brow + 8), key2 + kk);
+      step(acc3, a * load(brow + 12), key3 + kk);
+    }
+    double* out = sums + chunks * kPanel;
+    store(out, acc0);
+    store(out + 4, acc1);
+    store(out + 8, acc2);
+    store(out + 12, acc3);
+  }
+  job.tallies[0] = product_tally;
+  job.tallies[1] = acc_tally;
+}
+
+// panel_kernel_lanes for float accumulators in nearest-even, toward zero and
+// stochastic rounding with exact products, the configurations of the
+// baselines (fp32, bf16, fp16 ...): as panel_kernel_common, each k-step
+// tests its four round-to-odd sums with one range test; where every lane is
+// a non-zero normal no larger than the format's largest value, HotRounder
+// (or, in stochastic rounding, round_magnitude on the bit pattern, whose
+// carry moves into the exponent and never past the largest value, which is
+// on the grid) rounds them without overflow or underflow. Other steps, and
+// the first of every chunk, take accumulate_lanes. Padding columns start
+// from 2^emin (job.init), as in panel_kernel_common.
+// kWide: sums through sum_to_odd (a wide rounder); otherwise exact in double.
+template <Rounding AccMode, bool kWide, bool kAvx2>
+ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
+  static_assert(AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr);
+  const fast::Rounder acc_r = job.rounders->accumulate;
+  constexpr bool kSr = AccMode == Rounding::sr;
+  LaneTally& acc_tally = job.tallies[1];
+  job.tallies[0] = LaneTally{};
+  acc_tally = LaneTally{};
+  L4::I acc_exact{}, acc_swamp_or_exact{};
+  HotRounder<kSr ? Rounding::rtz : AccMode> hot(acc_r);
+  const auto draw_of = [&](const L4::U key) __attribute__((always_inline)) {
+    if constexpr (kSr) {
+      return fast::sr_draw_lanes<4>(acc_r, key);
+    } else {
+      (void)key;
+      return L4::U{};
+    }
+  };
+  const auto slow_step = [&](L4::D& acc, const L4::D p, const L4::U key) __attribute__((always_inline)) {
+    L4::I swamp;
+    const fast::Rounded<4> s =
+        fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw_of(key));
+    acc_tally.overflow -= s.overflow;
+    acc_tally.underflow -= s.underflow;
+    acc_exact -= s.exact;
+    acc_swamp_or_exact -= swamp | s.exact;
+    acc = s.value;
+  };
+  const auto commit = [&](L4::D& acc, const L4::U u, const L4::U key) __attribute__((always_inline)) {
+    L4::U bits;
+    if constexpr (kSr) {
+      bits = fast::round_magnitude<Rounding::sr, 4>(acc_r, u, L4::I{}, draw_of(key));
+    } else {
+      (void)key;
+      bits = hot.round(u);
+    }
+    const L4::I exact = (L4::I)(bits == u);
+    acc_exact -= exact;
+    acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
+    acc = (L4::D)(bits);
+  };
+  const std::uint64_t stride = job.sr_steps;
+  const auto keys_at = [&](int v) {
+    const std::uint64_t c = static_cast<std::uint64_t>(4 * v);
+    return L4::U{job.sr_key0 + c * stride, job.sr_key0 + (c + 1) * stride, job.sr_key0 + (c + 2) * stride,
+                 job.sr_key0 + (c + 3) * stride};
+  };
+  const L4::U key0 = keys_at(0), key1 = keys_at(1), key2 = keys_at(2), key3 = keys_at(3);
+  const L4::D init0 = load(job.init), init1 = load(job.init + 4), init2 = load(job.init + 8),
+              init3 = load(job.init + 12);
+  double* const sums = job.chunk_sums;
+  std::size_t chunks = 0;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+    const std::size_t c1 = std::min(job.k, c0 + job.chunk);
+    L4::D acc0 = init0, acc1 = init1, acc2 = init2, acc3 = init3;
+    {
+      const double av = job.a_row[c0];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + c0 * kPanel;
+      slow_step(acc0, a * load(brow), key0 + c0);
+      slow_step(acc1, a * load(brow + 4), key1 + c0);
+      slow_step(acc2, a * load(brow + 8), key2 + c0);
+      slow_step(acc3, a * load(brow + 12), key3 + c0);
+    }
+    std::size_t kk = c0 + 1;
+    for (;;) {
+      for (; kk < c1; ++kk) {
+        const double av = job.a_row[kk];
+        const L4::D a = {av, av, av, av};
+        const double* brow = job.panel + kk * kPanel;
+        const auto sum = [](const L4::D acc, const L4::D p) __attribute__((always_inline)) {
+          if constexpr (kWide) {
+            return (L4::U)(fast::sum_to_odd<4>(acc, p));
+          } else {
+            return (L4::U)(acc + p);
+          }
+        };
+        const L4::U u0 = sum(acc0, a * load(brow)), u1 = sum(acc1, a * load(brow + 4)),
+                    u2 = sum(acc2, a * load(brow + 8)), u3 = sum(acc3, a * load(brow + 12));
+        asm volatile("" : "+m"(hot));
+        const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
+        if (any_lane<kAvx2>(outside)) [[unlikely]] break;
+        commit(acc0, u0, key0 + kk);
+        commit(acc1, u1, key1 + kk);
+        commit(acc2, u2, key2 + kk);
+        commit(acc3, u3, key3 + kk);
+      }
+      if (kk == c1) break;
+      const double av = job.a_row[kk];
+      const L4::D a = {av, av, av, av};
+      const double* brow = job.panel + kk * kPanel;
+      slow_step(acc0, a * load(brow), key0 + kk);
+      slow_step(acc1, a * load(brow + 4), key1 + kk);
+      slow_step(acc2, a * load(brow + 8), key2 + kk);
+      slow_step(acc3, a * load(brow + 12), key3 + kk);
+      ++kk;
+    }
+    double* out = sums + chunks * kPanel;
+    store(out, acc0);
+    store(out + 4, acc1);
+    store(out + 8, acc2);
+    store(out + 12, acc3);
+  }
+  acc_tally.exact = acc_exact;
+  acc_tally.swamp = acc_swamp_or_exact - acc_exact;
+}
+
+// Merges chunk sums as merge_chunks does, for plan_any_lanes' merge rounders;
+// chunk c's merge draws with step K + c's key (`first_key`: the panel's
+// first column at step K).
+template <Rounding Mode, bool kInteger>
+ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
+                                      LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
+  L4::D running[kVectors] = {};
+  for (std::size_t c = 0; c < chunks; ++c) {
+    for (int v = 0; v < kVectors; ++v) {
+      L4::I swamp;
+      fast::Rounded<4> m;
+      if constexpr (kInteger) {
+        m = fast::accumulate_integer_lanes<4>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp);
+      } else {
+        L4::U draw{};
+        if constexpr (Mode == Rounding::sr) {
+          const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
+          const std::uint64_t key = first_key + c;
+          draw = fast::sr_draw_lanes<4>(r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride,
+                                                key + (col + 3) * stride});
+        }
+        m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], load(sums + c * kPanel + 4 * v),
+                                                                      &swamp, draw);
+      }
+      running[v] = m.value;
+      tally.add(m);
+      tally.swamp -= swamp;
+    }
+  }
+  for (int v = 0; v < kVectors; ++v) store(out + 4 * v, running[v]);
 }
 
 using PanelFn = void (*)(const PanelJob&);
@@ -721,6 +995,94 @@ PanelFn select_kernel(const FastPlan& r) {
   });
 }
 
+
+// panel_kernel_lanes' entry points and their choice. Products rounded in a
+// mode other than the accumulator's are taken in nearest-even and toward
+// zero (the configurations in use); other pairs return nullptr, which sends
+// the GEMM to the general path.
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+__attribute__((target("avx2"))) void lanes_avx2(const PanelJob& job) {
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+}
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+void lanes_baseline(const PanelJob& job) {
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+}
+// The common-case kernel; with AVX-512 (DQ and VL) for stochastic rounding,
+// whose draws multiply 64-bit lanes (one vpmullq, where AVX2 takes five
+// instructions).
+template <Rounding AccMode, bool kWide>
+__attribute__((target("avx2"))) void lanes_common_avx2(const PanelJob& job) {
+  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+}
+template <Rounding AccMode, bool kWide>
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void lanes_common_avx512(const PanelJob& job) {
+  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+}
+template <Rounding AccMode, bool kWide>
+void lanes_common_baseline(const PanelJob& job) {
+  panel_kernel_lanes_common<AccMode, kWide, false>(job);
+}
+template <Rounding AccMode, bool kWide>
+PanelFn select_lanes_common(bool avx2) {
+  if constexpr (AccMode == Rounding::sr) {
+    if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+      return &lanes_common_avx512<AccMode, kWide>;
+    }
+  }
+  return avx2 ? &lanes_common_avx2<AccMode, kWide> : &lanes_common_baseline<AccMode, kWide>;
+}
+template <Rounding AccMode, bool kInteger>
+PanelFn select_lanes_for(const FastPlan& plan, bool avx2) {
+  if constexpr (!kInteger && (AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr)) {
+    if (!plan.product) {
+      return plan.accumulate.wide ? select_lanes_common<AccMode, true>(avx2) : select_lanes_common<AccMode, false>(avx2);
+    }
+  }
+  if (!plan.product) {
+    return avx2 ? &lanes_avx2<AccMode, kInteger, false, AccMode> : &lanes_baseline<AccMode, kInteger, false, AccMode>;
+  }
+  if (plan.product->integer()) return nullptr;
+  const Rounding p = plan.product->mode;
+  if (!kInteger && p == AccMode) {
+    return avx2 ? &lanes_avx2<AccMode, kInteger, true, AccMode> : &lanes_baseline<AccMode, kInteger, true, AccMode>;
+  }
+  if (p == Rounding::rne) {
+    return avx2 ? &lanes_avx2<AccMode, kInteger, true, Rounding::rne> : &lanes_baseline<AccMode, kInteger, true, Rounding::rne>;
+  }
+  if (p == Rounding::rtz) {
+    return avx2 ? &lanes_avx2<AccMode, kInteger, true, Rounding::rtz> : &lanes_baseline<AccMode, kInteger, true, Rounding::rtz>;
+  }
+  return nullptr;
+}
+PanelFn select_kernel_lanes(const FastPlan& plan) {
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  if (plan.accumulate.integer()) return select_lanes_for<Rounding::rne, true>(plan, avx2);
+  return fast::dispatch_any_mode(plan.accumulate.mode, [&]<Rounding A>() -> PanelFn {
+    return select_lanes_for<A, false>(plan, avx2);
+  });
+}
+
+using MergeLanesFn = void (*)(const fast::Rounder&, const double*, std::size_t, double*, LaneTally&, std::uint64_t,
+                              std::uint64_t);
+template <Rounding Mode, bool kInteger>
+__attribute__((target("avx2"))) void merge_lanes_avx2(const fast::Rounder& r, const double* sums, std::size_t chunks,
+                                                     double* out, LaneTally& tally, std::uint64_t first_key,
+                                                     std::uint64_t stride) {
+  merge_chunks_lanes<Mode, kInteger>(r, sums, chunks, out, tally, first_key, stride);
+}
+template <Rounding Mode, bool kInteger>
+void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
+                          LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
+  merge_chunks_lanes<Mode, kInteger>(r, sums, chunks, out, tally, first_key, stride);
+}
+MergeLanesFn select_merge_lanes(const fast::Rounder& r) {
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  if (r.integer()) return avx2 ? &merge_lanes_avx2<Rounding::rne, true> : &merge_lanes_baseline<Rounding::rne, true>;
+  return fast::dispatch_any_mode(r.mode, [&]<Rounding M>() -> MergeLanesFn {
+    return avx2 ? &merge_lanes_avx2<M, false> : &merge_lanes_baseline<M, false>;
+  });
+}
 }  // namespace
 
 GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config) {
@@ -737,8 +1099,25 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   result.c = Matrix(m, n);
   result.c_bits.assign(m * n, 0);
 
-  const std::optional<FastPlan> rounders = plan_fast(config, result.c_format, a, b);
-  result.stats.fast_path = rounders.has_value();
+  // The specialized kernels where plan_fast allows (the cycle-accurate
+  // engine's lanes too), else the kernel for everything else the lanes round
+  // exactly, else the general path.
+  std::optional<FastPlan> rounders = plan_fast(config, result.c_format, a, b);
+  PanelFn kernel = nullptr;
+  MergeFn merge = nullptr;
+  MergeLanesFn merge_lanes = nullptr;
+  const bool specialized = rounders.has_value();
+  if (rounders) {
+    kernel = select_kernel(*rounders);
+    if (rounders->merge) merge = select_merge(*rounders->merge);
+  } else if ((rounders = plan_any_lanes(config, result.c_format, a, b))) {
+    kernel = select_kernel_lanes(*rounders);
+    if (rounders->merge) merge_lanes = select_merge_lanes(*rounders->merge);
+    if (kernel == nullptr) rounders.reset();
+  }
+  const Plan plan{a, b, config, m, k, n, chunk, chunks, result.c_format};
+  result.stats.fast_path = specialized;
+  result.stats.any_lanes = rounders.has_value() && !specialized;
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
     // kVectors contiguous vectors.
@@ -747,32 +1126,62 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
     for (std::size_t kk = 0; kk < k; ++kk) {
       for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
     }
-    const PanelFn kernel = select_kernel(*rounders);
-    const MergeFn merge = rounders->merge ? select_merge(*rounders->merge) : nullptr;
-    const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));
+    // Encodings of the results, which lie on the final format's grid.
+    const auto* c_float = std::get_if<num::FloatFormat>(&result.c_format);
+    const fast::Encoder float_encoder = c_float != nullptr ? fast::Encoder(*c_float) : fast::Encoder();
+    const std::uint64_t int_mask = c_float != nullptr ? 0 : num::encoding_mask(num::width(result.c_format));
+    const auto encode = [&](double v) {
+      return c_float != nullptr ? float_encoder(v) : static_cast<std::uint64_t>(static_cast<std::int64_t>(v)) & int_mask;
+    };
+    // Whether a rounding that overflowed in this rounder should have given
+    // an infinity, which the lanes do not carry.
+    const auto lost = [](const std::optional<fast::Rounder>& r, const LaneTally& t) {
+      if (!r || !r->to_inf) return false;
+      for (int l = 0; l < 4; ++l) {
+        if (t.overflow[l] != 0) return true;
+      }
+      return false;
+    };
     std::vector<ElementCounts> task_counts(m * panels);
     // Starting sums of panel_kernel_common: +0, and 2^emin in the padding
-    // columns of the last panel.
+    // columns of the last panel (panel_kernel_lanes starts from +0).
     double zeros[kPanel] = {}, padded_init[kPanel] = {};
     for (std::size_t j = n % kPanel; n % kPanel != 0 && j < kPanel; ++j) {
       padded_init[j] = std::bit_cast<double>(rounders->accumulate.min_normal_bits);
     }
+    const std::uint64_t steps = k + chunks;
     parallel_for(m * panels, config.threads, [&](std::size_t task) {
       const std::size_t i = task / panels, p = task % panels;
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
       LaneTally tallies[3];
       thread_local std::vector<double> chunk_sums;
       if (chunk_sums.size() < chunks * kPanel) chunk_sums.resize(chunks * kPanel);
-      kernel(PanelJob{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, chunk_sums.data(), tallies,
-                      cols == kPanel ? zeros : padded_init});
+      const std::uint64_t first_key = sr_key(i, p * kPanel, 0, n, steps);
+      PanelJob job{&a.values[i * k], &packed[p * k * kPanel], k, chunk, &*rounders, chunk_sums.data(), tallies,
+                   cols == kPanel ? zeros : padded_init};
+      job.sr_key0 = first_key;
+      job.sr_steps = steps;
+      kernel(job);
       // Padding columns: +0 for the merge, whatever the kernel left there.
       for (std::size_t c = 0; cols < kPanel && c < chunks; ++c) {
         std::fill(chunk_sums.data() + c * kPanel + cols, chunk_sums.data() + (c + 1) * kPanel, 0.0);
       }
       double merged[kPanel];
       if (merge) merge(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2]);
-      const double* out = merge ? merged : chunk_sums.data();
+      if (merge_lanes) merge_lanes(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2], first_key + k, steps);
+      const bool merged_any = merge != nullptr || merge_lanes != nullptr;
+      const double* out = merged_any ? merged : chunk_sums.data();
       ElementCounts& counts = task_counts[task];
+      if (lost(rounders->product, tallies[0]) || lost(rounders->accumulate, tallies[1]) ||
+          lost(rounders->merge, tallies[2])) {
+        // Some result in this panel is infinite: the general path redoes it.
+        for (std::size_t j = p * kPanel; j < p * kPanel + cols; ++j) {
+          const std::uint64_t bits = dot_general(plan, i, j, counts);
+          result.c_bits[i * n + j] = bits;
+          result.c(i, j) = num::to_double(bits, result.c_format);
+        }
+        return;
+      }
       if (config.product) tallies[0].drain(counts.product, cols, k);
       tallies[1].drain(counts.accumulate, cols, k);
       if (!config.order.sequential()) tallies[2].drain(counts.merge, cols, chunks);
@@ -788,7 +1197,6 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       result.stats.merge += c.merge;
     }
   } else {
-    const Plan plan{a, b, config, m, k, n, chunk, chunks, result.c_format};
     std::vector<ElementCounts> row_counts(m);
     parallel_for(m, config.threads, [&](std::size_t i) {
       for (std::size_t j = 0; j < n; ++j) {

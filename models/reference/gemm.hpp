@@ -75,7 +75,9 @@ struct GemmStats {
   num::EventCounts merge;       // chunk results into the merge format
   ErrorStats vs_quantized;      // against the double GEMM of the quantized inputs
   ErrorStats vs_original;       // against the double GEMM of the original inputs
-  bool fast_path = false;       // which implementation ran (results are identical)
+  bool fast_path = false;       // which implementation ran (results are identical): plan_fast's
+                                // lanes, the route the cycle-accurate engine shares
+  bool any_lanes = false;       // plan_any_lanes' lanes ran (formats beyond plan_fast's)
 };
 
 struct GemmResult {

@@ -36,6 +36,7 @@ Matrix random_matrix(std::size_t rows, std::size_t cols, std::mt19937_64& rng, d
 struct GemmCase {
   std::string mul, acc, prod, order, scale;
   std::size_t m, k, n;
+  double spread = 8;  // operands' binades: +-spread (see random_matrix)
 };
 
 std::string describe(const GemmCase& c) {
@@ -129,6 +130,82 @@ std::vector<GemmCase> fast_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, FastPathMatchesGeneral, ::testing::ValuesIn(fast_cases()));
+
+// Formats beyond exact double sums, on the reference GEMM's second kernel
+// (plan_any_lanes): wide accumulators, infinities (the panels that overflow
+// are redone by the general path), stochastic rounding, integers. Bits and
+// every event count as the general path's.
+class LanesMatchGeneral : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(LanesMatchGeneral, BitsAndEvents) {
+  const GemmCase& c = GetParam();
+  std::mt19937_64 rng(test_seed());
+  SCOPED_TRACE(describe(c) + " seed=" + std::to_string(test_seed()));
+  const Matrix a = random_matrix(c.m, c.k, rng, c.spread);
+  const Matrix b = random_matrix(c.k, c.n, rng, c.spread);
+  GemmConfig cfg = make_config(c);
+  cfg.error_stats = false;
+  const GemmResult fast = gemm(a, b, cfg);
+  ASSERT_TRUE(fast.stats.any_lanes) << "this case is meant to exercise plan_any_lanes' kernels";
+  ASSERT_FALSE(fast.stats.fast_path);
+  cfg.allow_fast_path = false;
+  const GemmResult general = gemm(a, b, cfg);
+  ASSERT_FALSE(general.stats.fast_path);
+  ASSERT_FALSE(general.stats.any_lanes);
+  for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
+    ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(fast.c.data[i]), std::bit_cast<std::uint64_t>(general.c.data[i]));
+  }
+  expect_same_counts(fast.stats.product, general.stats.product, "product");
+  expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
+  expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
+  // Something must round, wrap or saturate, or the comparison proves little.
+  EXPECT_GT(general.stats.accumulate.inexact + general.stats.accumulate.overflow + general.stats.merge.overflow, 0u);
+}
+
+std::vector<GemmCase> lanes_cases() {
+  std::vector<GemmCase> cases = {
+      // Wide accumulators: fp32 and bf16 sums that no double holds.
+      {"e4m3", "fp32", "", "sequential", "none", 9, 300, 35},
+      {"e4m3", "fp32,ftz", "", "chunked:16", "pow2", 9, 130, 21},
+      {"e4m3", "bf16", "", "sequential", "tensor", 7, 200, 19},
+      {"e4m3", "bf16,round=rtz", "bf16,round=rtz", "chunked:16:fp32", "pow2", 6, 100, 33},
+      {"e5m2", "fp32", "M10E5,round=rtz", "sequential", "none", 5, 100, 17},
+      // IEEE fp16: products of pow2-scaled e4m3 operands exceed 65504, so
+      // panels overflow to infinity and fall back; unscaled ones rarely do.
+      {"e4m3", "fp16", "", "sequential", "pow2", 6, 64, 40},
+      {"e4m3", "fp16", "", "chunked:16", "none", 6, 200, 40},
+      {"e4m3", "fp16,round=ru", "fp16", "chunked:8:fp32", "none", 5, 80, 20},
+      // Stochastic rounding: narrow sums exact in double, wide ones to odd;
+      // products and merges with their own seeds.
+      {"e4m3", "M7E4,bias=-4,round=sr,seed=3", "", "sequential", "pow2", 9, 300, 35},
+      {"e4m3", "bf16,round=sr,seed=1", "", "chunked:16", "none", 7, 150, 21},
+      {"e4m3", "M7E4,round=sr", "M7E4,bias=6,round=sr,seed=9", "chunked:16:M10E5,round=sr,seed=4", "pow2", 6, 90, 18},
+      {"e3m4", "M6E5,round=sr,ftz", "M7E4,bias=6,round=rtz,ftz", "sequential", "pow2", 5, 70, 17},
+      {"e4m3", "fp16,round=sr,seed=5", "", "sequential", "none", 5, 100, 17},
+      // Integer accumulators: int8 products (exact), e4m3 products (rounded to
+      // the nearest integer each step), wrapping and saturating.
+      // (Operands within a binade or two of the largest: sums that wrap.)
+      {"int16", "int32", "", "sequential", "tensor", 7, 300, 19, 1},
+      {"int8", "int16", "", "chunked:16", "tensor", 7, 300, 19, 1},
+      {"int8", "int16,sat", "", "sequential", "tensor", 7, 300, 19, 1},
+      {"int8", "int32,sat", "", "chunked:8:int16,sat", "tensor", 5, 100, 21, 1},
+      {"int16", "int32,sat", "", "chunked:16", "tensor", 5, 100, 21, 1},
+      {"e4m3", "int32", "", "sequential", "none", 5, 100, 17},
+      {"e4m3", "int16,sat", "", "chunked:16", "pow2", 5, 100, 17},
+  };
+  for (const char* mode : {"rne", "rna", "rtz", "rd", "ru", "sr"}) {
+    // (fp32 with stochastic rounding stays on the general path: see
+    // LanesRounder.RefusesWhatItCannotDoExactly.)
+    const std::string acc = std::string(mode) == "sr" ? "M19E8,round=sr" : std::string("fp32,round=") + mode;
+    cases.push_back({"e4m3", acc, "", "chunked:16:bf16,round=" + std::string(mode), "none", 6, 48, 17});
+    cases.push_back({"e4m3", std::string("bf16,ftz,round=") + mode, std::string("bf16,round=") + mode, "sequential",
+                     "tensor", 5, 64, 16});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, LanesMatchGeneral, ::testing::ValuesIn(lanes_cases()));
 
 // Independent oracle: with an fp32 accumulator and exact products, each step
 // is fmaf, which for e4m3 operands equals float(acc) + float(a*b).
