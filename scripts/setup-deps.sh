@@ -24,6 +24,8 @@ PACKAGES=(
   pybind11-dev python3-dev python3-pytest
   # data for the shipped networks
   dataset-fashion-mnist
+  # sweeps beyond one machine: scripts/slurm/sweep.sh, and the single-node Slurm its test starts
+  slurm-wlm munge
 )
 
 missing=()

@@ -63,6 +63,7 @@ class EnergyMeter {
  public:
   explicit EnergyMeter(int node_nm);
   [[nodiscard]] EnergyReport measure(const ref::GemmConfig& config, const hw::CycleStats& stats) const;
+  [[nodiscard]] int node_nm() const { return node_nm_; }
 
  private:
   int node_nm_;

@@ -11,6 +11,7 @@
 #include "sim/errors.hpp"
 #include "sim/gemm_command.hpp"
 #include "sim/run_command.hpp"
+#include "sim/sweep_command.hpp"
 
 int main(int argc, char** argv) {
   using namespace accsim::sim;
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
       "accsim: a simulator of MAC arrays with low-bit floating-point accumulators.\n"
       "Run 'accsim <command> --help' for a command's flags.",
       "accsim"};
+  // One subcommand a call: after it, a word like "sweep" or "run" is an
+  // argument (a folder named sweep), never a second subcommand.
+  app.require_subcommand(0, 1);
   app.set_version_flag("--version", "accsim " ACCSIM_VERSION, "print the version and exit");
 
   GemmOptions gemm_options;
@@ -33,13 +37,18 @@ int main(int argc, char** argv) {
   // Reports record the command line, for `accsim check --rerun`.
   gemm_options.command_line = run_options.command_line =
       recorded_command_line(std::span<char* const>(argv, static_cast<std::size_t>(argc)));
+  SweepOptions sweep_options;
+  CLI::App* sweep = setup_sweep(app, sweep_options);
+  SweepMergeOptions merge_options;
+  CLI::App* sweep_merge = setup_sweep_merge(app, merge_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = gemm->parsed() ? " gemm" : verify->parsed() ? " verify" : run->parsed() ? " run" : cost->parsed() ? " cost" : check->parsed() ? " check" : "";
+    std::string sub;
+    for (const CLI::App* c : app.get_subcommands()) sub = " " + c->get_name();
     std::cerr << "accsim: error: " << one_line(e.what()) << " (see 'accsim" << sub << " --help')\n";
     return kExitUsage;
   }
@@ -49,6 +58,8 @@ int main(int argc, char** argv) {
   if (run->parsed()) return run_run(run_options);
   if (cost->parsed()) return run_cost(cost_options);
   if (check->parsed()) return run_check(check_options);
+  if (sweep->parsed()) return run_sweep(sweep_options);
+  if (sweep_merge->parsed()) return run_sweep_merge(merge_options);
   std::cout << app.help();
   return kExitOk;
 }

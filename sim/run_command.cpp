@@ -34,13 +34,16 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// The FP32 baseline's arithmetic as formats: what the native engine equals.
+}  // namespace
+
 bool is_exactly_fp32(const net::LayerArithmetic& a) {
   const ref::GemmConfig& c = a.config;
   const num::Format fp32 = num::formats::fp32();
   return c.multiplier == fp32 && c.product && *c.product == fp32 && c.accumulator == fp32 && c.order.sequential() &&
          c.scaling == ref::Scaling::none;
 }
+
+namespace {
 
 struct Setup {
   net::LayerArithmetic base;
@@ -91,19 +94,7 @@ std::string macs_text(std::uint64_t macs) {
   return std::to_string(macs);
 }
 
-// Energy per inference (docs/cost.md): the first samples run again, each
-// low-bit layer's GEMM on a cycle-accurate array that sums in the layer's own
-// order, checked bit for bit against the reference path as it goes.
-struct Energy {
-  std::size_t samples = 0;
-  std::vector<EnergyReport> layers;  // per GEMM layer, summed over the samples
-  std::vector<hw::ArrayConfig> arrays;
-  std::vector<std::uint64_t> cycles;  // per layer, summed over the samples
-  std::vector<bool> costed;           // false: fp32-engine layer, not run on the array
-  std::vector<double> dram_read_bytes;  // per layer, both operands, summed over the samples
-  EnergyReport total;
-  std::uint64_t gemms = 0;  // GEMMs run on the array (a grouped Conv: one per group)
-};
+}  // namespace
 
 // The array that produces a layer's order: chunked:C[:FMT] is a
 // weight-stationary array of C rows merging column chunks in FMT; sequential
@@ -123,36 +114,43 @@ hw::ArrayConfig array_for(const ref::AccumulationOrder& order, std::size_t cols)
   return arr;
 }
 
-Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, const RunOptions& o) {
+Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, std::size_t samples,
+                      const EnergyMeter& meter, const std::function<hw::ArrayConfig(const ref::GemmConfig&)>& array_of) {
   const net::Network& net = trace.network;
   const std::size_t n_layers = net.gemm_layers.size();
   Energy e;
-  e.samples = std::min(o.energy_samples, trace.samples);
+  e.samples = std::min(samples, trace.samples);
   e.layers.resize(n_layers);
   e.arrays.resize(n_layers);
   e.cycles.resize(n_layers);
   e.costed.assign(n_layers, false);
   e.dram_read_bytes.assign(n_layers, 0.0);
-  const EnergyMeter meter(o.node);
   std::unique_ptr<net::Executor::Workspace> ws = lowbit.make_workspace(/*keep_layer_outputs=*/false);
   ws->engine = [&](std::size_t layer, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
                    const ref::GemmConfig& c) {
     ref::GemmResult want = ref::accumulate_products(a, b, c);
     e.costed[layer] = true;
-    e.arrays[layer] = array_for(c.order, o.array_cols);
+    e.arrays[layer] = array_of(c);
+    // The array sums in its own order; where that is not the layer's, the
+    // reference path runs again in the array's order for the check.
+    ref::GemmConfig on_array = c;
+    on_array.order = e.arrays[layer].order();
     EnergyReport layer_energy;
     try {
-      hw::CycleResult r = hw::run_cycle_gemm(a, b, c, e.arrays[layer]);
-      if (r.gemm.c_bits != want.c_bits) {
+      hw::CycleResult r = hw::run_cycle_gemm(a, b, on_array, e.arrays[layer]);
+      const bool same_order = on_array.order == c.order;
+      if (!same_order) ++e.reordered_gemms;
+      const std::vector<std::uint64_t>& check = same_order ? want.c_bits : ref::accumulate_products(a, b, on_array).c_bits;
+      if (r.gemm.c_bits != check) {
         throw std::logic_error("layer " + net.nodes[net.gemm_layers[layer]].name +
                                ": the cycle-accurate array's result differs from the reference path's");
       }
       e.cycles[layer] += r.stats.cycles;
       e.dram_read_bytes[layer] += r.stats.input.bytes(r.stats.input.dram_reads) + r.stats.weight.bytes(r.stats.weight.dram_reads);
       ++e.gemms;
-      layer_energy = meter.measure(c, r.stats);
+      layer_energy = meter.measure(on_array, r.stats);
     } catch (const hw::ConfigError& err) {
-      layer_energy.node_nm = o.node;
+      layer_energy.node_nm = meter.node_nm();
       layer_energy.unavailable = std::string("no array computes this layer's order: ") + err.what();
     }
     e.layers[layer].add(layer_energy);
@@ -164,9 +162,11 @@ Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, cons
   for (std::size_t l = 0; l < n_layers; ++l) {
     if (e.costed[l]) e.total.add(e.layers[l]);
   }
-  e.total.node_nm = o.node;
+  e.total.node_nm = meter.node_nm();
   return e;
 }
+
+namespace {
 
 struct Run {
   const RunOptions& options;
@@ -516,7 +516,11 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
   if (progress) std::cerr << "\r\033[K" << std::flush;
   const auto t_energy = std::chrono::steady_clock::now();
   std::optional<Energy> energy;
-  if (o.energy_samples > 0) energy = measure_energy(trace, lowbit, o);
+  if (o.energy_samples > 0) {
+    const EnergyMeter meter(o.node);
+    energy = measure_energy(trace, lowbit, o.energy_samples, meter,
+                            [&](const ref::GemmConfig& c) { return array_for(c.order, o.array_cols); });
+  }
   const auto t_done = std::chrono::steady_clock::now();
 
   const Run run{o,

@@ -2,12 +2,19 @@
 // low-bit configuration, with accuracy, agreement and per-layer statistics.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "models/hw/array_config.hpp"
+#include "sim/cost_command.hpp"
+#include "sim/network/executor.hpp"
+#include "sim/network/trace.hpp"
 
 namespace CLI {
 class App;
@@ -63,5 +70,37 @@ CLI::App* setup_run(CLI::App& parent, RunOptions& options);
 // std::cout and stdout is a terminal.
 int run_run(const RunOptions& options, std::ostream& out, std::ostream& err);
 int run_run(const RunOptions& options);
+
+// --- pieces `accsim sweep` shares with `accsim run` ---------------------------------
+
+// The FP32 baseline's arithmetic as formats (mul, prod and acc fp32,
+// sequential, no scaling): what the native fp32 engine computes bit for bit.
+[[nodiscard]] bool is_exactly_fp32(const net::LayerArithmetic& a);
+
+// The array that produces a layer's order: chunked:C[:FMT] is a
+// weight-stationary array of C rows merging column chunks in FMT; sequential
+// is output-stationary (each PE sums all of K).
+[[nodiscard]] hw::ArrayConfig array_for(const ref::AccumulationOrder& order, std::size_t cols);
+
+// Energy per inference (docs/cost.md): the first samples run again, each
+// low-bit layer's GEMM also on the cycle-accurate array `array_of` gives for
+// it. The network's values are the reference path's in the layer's own
+// order; the array sums in its own order (ArrayConfig::order()) and its
+// result is checked bit for bit against the reference path in that order
+// (the same GEMM when the orders agree, as in `accsim run`).
+struct Energy {
+  std::size_t samples = 0;
+  std::vector<EnergyReport> layers;  // per GEMM layer, summed over the samples
+  std::vector<hw::ArrayConfig> arrays;
+  std::vector<std::uint64_t> cycles;  // per layer, summed over the samples
+  std::vector<bool> costed;           // false: fp32-engine layer, not run on the array
+  std::vector<double> dram_read_bytes;  // per layer, both operands, summed over the samples
+  EnergyReport total;
+  std::uint64_t gemms = 0;            // GEMMs run on the array (a grouped Conv: one per group)
+  std::uint64_t reordered_gemms = 0;  // of those, GEMMs whose array order differs from the layer's
+};
+[[nodiscard]] Energy measure_energy(const net::Trace& trace, const net::Executor& lowbit, std::size_t samples,
+                                    const EnergyMeter& meter,
+                                    const std::function<hw::ArrayConfig(const ref::GemmConfig&)>& array_of);
 
 }  // namespace accsim::sim
