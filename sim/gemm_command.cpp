@@ -63,17 +63,6 @@ void check_operand(const ref::Matrix& m, const std::string& name) {
 
 std::string format_name(const num::Format& f) { return num::to_string(f); }
 
-nlohmann::ordered_json events_json(const num::EventCounts& e) {
-  nlohmann::ordered_json j;
-  j["ops"] = e.ops;
-  j["overflow"] = e.overflow;
-  j["underflow"] = e.underflow;
-  j["swamp"] = e.swamp;
-  j["inexact"] = e.inexact;
-  j["invalid"] = e.invalid;
-  return j;
-}
-
 nlohmann::ordered_json error_json(const ref::ErrorStats& s) {
   nlohmann::ordered_json j;
   j["rel_frobenius"] = json_number(s.rel_frobenius);
@@ -356,6 +345,11 @@ int run_or_throw(const GemmOptions& o, std::ostream& out) {
 }
 
 }  // namespace
+
+nlohmann::ordered_json events_json(const num::EventCounts& e) {
+  return {{"ops", e.ops},         {"overflow", e.overflow}, {"underflow", e.underflow},
+          {"swamp", e.swamp},     {"inexact", e.inexact},   {"invalid", e.invalid}};
+}
 
 nlohmann::ordered_json json_number(double x) {
   if (std::isnan(x)) return "nan";

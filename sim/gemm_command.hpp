@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/hw/stats.hpp"
+#include "models/numerics/events.hpp"
 #include "models/reference/gemm.hpp"
 #include "sim/cost_command.hpp"
 #include "sim/npy.hpp"
@@ -88,5 +89,8 @@ struct GemmRun {
 // A JSON value for a double: the number when finite, else "inf", "-inf" or
 // "nan" (JSON has no literal for them).
 [[nodiscard]] nlohmann::ordered_json json_number(double x);
+// An event tally as the gemm and run reports write it: ops, overflow,
+// underflow, swamp, inexact, invalid.
+[[nodiscard]] nlohmann::ordered_json events_json(const num::EventCounts& e);
 
 }  // namespace accsim::sim

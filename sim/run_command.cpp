@@ -309,11 +309,6 @@ std::string table(const Run& r) {
   return s;
 }
 
-ordered_json events_json(const num::EventCounts& e) {
-  return {{"ops", e.ops},         {"overflow", e.overflow}, {"underflow", e.underflow},
-          {"swamp", e.swamp},     {"inexact", e.inexact},   {"invalid", e.invalid}};
-}
-
 ordered_json error_json(const net::ErrorSums& s) {
   return {{"snr_db", json_number(s.snr_db())},
           {"rel_error", json_number(s.rel_error())},
