@@ -2,13 +2,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <variant>
 
+#include "models/reference/fast_plan.hpp"
+#include "sim/network/kernels.hpp"
 #include "sim/network/onnx_loader.hpp"
 
 namespace accsim::binding {
@@ -54,6 +59,155 @@ net::Network one_node(net::Node node, std::vector<net::Value> values, std::vecto
   n.nodes.push_back(std::move(node));
   n.gemm_layers = {0};
   return n;
+}
+
+
+bool stochastic(const std::optional<num::Format>& f) {
+  const auto* ff = f ? std::get_if<num::FloatFormat>(&*f) : nullptr;
+  return ff != nullptr && ff->rounding == num::Rounding::sr;
+}
+
+// Whether run_layer may run a batch as a few large GEMMs (run_batched)
+// instead of one sample at a time through net::Executor: the reference
+// engine without masks (masks replay each GEMM as the executor issues it)
+// and without stochastic rounding (its draws are keyed on an output's row
+// and column in the GEMM, which stacking samples would change).
+bool batchable(const net::LayerArithmetic& a, const RunRequest& request) {
+  if (a.engine != net::Engine::reference || request.masks != MaskKind::none) return false;
+  const ref::GemmConfig& c = a.config;
+  return !stochastic(c.multiplier) && !stochastic(c.product) && !stochastic(c.accumulator) &&
+         !(!c.order.sequential() && stochastic(c.order.merge(c.accumulator)));
+}
+
+// Samples per stacked GEMM: about 2^20 lowered activations (8 MB of values).
+std::size_t samples_per_gemm(std::size_t lowered_per_sample, std::size_t batch) {
+  return std::clamp<std::size_t>((std::size_t{1} << 20) / std::max<std::size_t>(1, lowered_per_sample), 1, batch);
+}
+
+// A batch through the reference GEMM, samples stacked, computing exactly
+// what net::Executor computes for each sample (executor.cpp; the
+// python.bindings tests compare the two bit for bit):
+// - the weights [out_channels x k] rounded once, as the Executor rounds a
+//   constant operand (the layer's scaling, per row; Conv groups sliced by
+//   rows), and laid out as B = W_g^T [k x out_channels / groups];
+// - each sample's input tensor rounded whole with its own scale
+//   (net::quantize_activations, per-channel scaling becoming per-tensor),
+//   then lowered by im2row (Conv) or taken as one row (Gemm): the rows of A,
+//   one scale per row;
+// - C = A * B by ref::accumulate_products: every output still sums the same
+//   rounded products in the same order (the Executor itself may run a Conv
+//   as im2row(X) * W^T), and the GEMM never reads the scales;
+// - the scales undone in double, rounded to float, and the bias added in
+//   float, as Executor's run_gemm and Conv/Gemm epilogues do.
+void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, const float* input, std::size_t batch,
+                 float* out, unsigned requested_threads) {
+  const net::Network& network = layer.network;
+  const net::Node& node = network.nodes[0];
+  const bool is_conv = node.op == net::Op::Conv;
+  const ref::GemmConfig& config = arithmetic.config;
+  const num::Format& mul = config.multiplier;
+  const ref::Scaling act_scaling = config.scaling == ref::Scaling::channel ? ref::Scaling::tensor : config.scaling;
+  const std::size_t k = layer.k, positions = layer.positions;
+  const std::size_t groups = static_cast<std::size_t>(layer.groups);
+  const std::size_t channels = static_cast<std::size_t>(layer.out_channels), per_group = channels / groups;
+  const std::vector<float>& weight = network.constants[0];
+  const float* bias = node.inputs.size() > 2 ? network.constants[1].data() : nullptr;
+
+  // B per group: W_g^T [k x per_group], encodings and values, the weights' scales per column.
+  std::vector<ref::QuantizedOperand> qb(groups);
+  {
+    ref::Matrix wm(channels, k);
+    for (std::size_t i = 0; i < channels * k; ++i) wm.data[i] = weight[i];
+    // Executor: a Conv's W [M x k] per row (sr stream 1); a Gemm's B' = W^T per column (sr stream 2).
+    const ref::QuantizedOperand whole =
+        ref::quantize_operand(wm, mul, config.scaling, ref::ScaleAxis::rows, is_conv ? 1 : 2);
+    for (std::size_t g = 0; g < groups; ++g) {
+      ref::QuantizedOperand& b = qb[g];
+      b.rows = k;
+      b.cols = per_group;
+      b.axis = ref::ScaleAxis::cols;
+      b.bits.resize(k * per_group);
+      b.values.resize(k * per_group);
+      for (std::size_t o = 0; o < per_group; ++o) {
+        const std::size_t row = g * per_group + o;
+        for (std::size_t kk = 0; kk < k; ++kk) {
+          b.bits[kk * per_group + o] = whole.bits[row * k + kk];
+          b.values[kk * per_group + o] = whole.values[row * k + kk];
+        }
+        if (whole.scale.size() != 1) b.scale.push_back(whole.scale[row]);
+      }
+      if (whole.scale.size() == 1) b.scale = whole.scale;
+    }
+  }
+
+  const std::size_t lowered = k * positions;  // one sample's lowered activations, per group
+  const std::size_t stack = samples_per_gemm(lowered, batch);
+  const std::size_t gemms = (batch + stack - 1) / stack;
+  const net::Shape& xs = network.values[0].shape;  // [1, C, H, W] or [1, K]
+  const std::int64_t cg = is_conv ? xs[1] / layer.groups : 1, plane = is_conv ? xs[2] * xs[3] : 1;
+  const net::Window2d window = is_conv ? std::get<net::ConvAttrs>(node.attrs).window : net::Window2d{};
+  const ref::AccumulationOrder& order = config.order;
+  ref::GemmConfig gemm_config = config;
+  gemm_config.threads = 1;  // parallel over stacks below
+
+  parallel_for(gemms, resolve_threads(requested_threads, gemms), [&](std::size_t g0, unsigned) {
+    const std::size_t s0 = g0 * stack, count = std::min(stack, batch - s0);
+    std::vector<ref::QuantizedOperand> qx(count);
+    bool finite = true;
+    for (std::size_t s = 0; s < count; ++s) {
+      qx[s] = net::quantize_activations(input + (s0 + s) * layer.sample_in, layer.sample_in, mul, act_scaling,
+                                        is_conv ? 2 : 1);
+      finite = finite && std::all_of(qx[s].values.begin(), qx[s].values.end(), [](double v) { return std::isfinite(v); });
+    }
+    ref::QuantizedOperand qa;
+    qa.rows = count * positions;
+    qa.cols = k;
+    qa.axis = ref::ScaleAxis::rows;
+    qa.values.resize(qa.rows * k);
+    qa.scale.resize(qa.rows);
+    for (std::size_t g = 0; g < groups; ++g) {
+      // As the Executor: the double lanes read values only; encodings are
+      // lowered when another path will read them.
+      const bool need_bits = !finite || !ref::plan_fast(config, order.merge(config.accumulator), qb[g], qa);
+      if (need_bits) {
+        qa.bits.resize(qa.rows * k);
+      } else {
+        qa.bits.clear();
+      }
+      for (std::size_t s = 0; s < count; ++s) {
+        const std::size_t row0 = s * positions;
+        std::fill_n(qa.scale.begin() + static_cast<std::ptrdiff_t>(row0), positions, qx[s].scale[0]);
+        if (is_conv) {
+          const std::size_t offset = g * static_cast<std::size_t>(cg * plane);
+          net::im2row(qx[s].values.data() + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w, 0.0,
+                      qa.values.data() + row0 * k);
+          if (need_bits) {
+            net::im2row(qx[s].bits.data() + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w,
+                        std::uint64_t{0}, qa.bits.data() + row0 * k);
+          }
+        } else {
+          std::copy(qx[s].values.begin(), qx[s].values.end(), qa.values.begin() + static_cast<std::ptrdiff_t>(row0 * k));
+          if (need_bits) {
+            std::copy(qx[s].bits.begin(), qx[s].bits.end(), qa.bits.begin() + static_cast<std::ptrdiff_t>(row0 * k));
+          }
+        }
+      }
+      const ref::GemmResult r = ref::accumulate_products(qa, qb[g], gemm_config);
+      for (std::size_t s = 0; s < count; ++s) {
+        float* y = out + (s0 + s) * layer.sample_out;
+        for (std::size_t o = 0; o < per_group; ++o) {
+          const std::size_t ch = g * per_group + o;
+          for (std::size_t p = 0; p < positions; ++p) {
+            const std::size_t row = s * positions + p;
+            const double scale = qa.scale_at(row, 0) * qb[g].scale_at(0, o);
+            float v = static_cast<float>(r.c.data[row * per_group + o] / scale);
+            if (bias != nullptr) v += bias[ch];
+            y[ch * positions + p] = v;
+          }
+        }
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -153,6 +307,10 @@ Layer make_linear(const LinearSpec& s, std::span<const float> weight, std::span<
 
 RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, const float* input, std::size_t batch,
                     float* out, const RunRequest& request) {
+  if (batchable(arithmetic, request) && !request.per_sample) {
+    run_batched(layer, arithmetic, input, batch, out, request.threads);
+    return {};
+  }
   const net::Executor executor(layer.network, {arithmetic});
   const bool replay = request.masks != MaskKind::none && arithmetic.engine == net::Engine::reference;
   const bool drops = request.masks == MaskKind::fine || request.masks == MaskKind::recursive;

@@ -62,6 +62,10 @@ struct Layer {
 struct RunRequest {
   MaskKind masks = MaskKind::none;
   unsigned threads = 0;  // 0: every hardware thread
+  // Without masks, the reference engine runs the batch as a few large GEMMs
+  // of stacked samples (same bits as the Executor); per_sample forces the
+  // Executor's own per-sample path (for tests and benchmarks).
+  bool per_sample = false;
 };
 
 struct RunResult {
