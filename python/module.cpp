@@ -226,7 +226,7 @@ PYBIND11_MODULE(accsim, m) {
       "conv2d",
       [](py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle stride, py::handle padding,
          py::handle dilation, std::int64_t groups, const net::LayerArithmetic& arithmetic,
-         const std::optional<std::string>& masks, unsigned threads) {
+         const std::optional<std::string>& masks, unsigned threads, bool per_sample) {
         const accsim::binding::MaskKind kind = parse_masks(masks);
         const FloatArray x = float_array(x_obj, "x", 4);
         const FloatArray w = float_array(w_obj, "weight", 4);
@@ -268,16 +268,17 @@ PYBIND11_MODULE(accsim, m) {
         accsim::binding::RunResult r;
         {
           py::gil_scoped_release release;
-          r = accsim::binding::run_layer(layer, arithmetic, x.data(), batch, out, {kind, threads});
+          r = accsim::binding::run_layer(layer, arithmetic, x.data(), batch, out, {kind, threads, per_sample});
         }
         return layer_result(y, std::move(r), kind, shape, static_cast<py::ssize_t>(layer.positions));
       },
       py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("arithmetic") = run_defaults(),
-      py::arg("masks") = std::nullopt, py::arg("threads") = 0,
+      py::arg("masks") = std::nullopt, py::arg("threads") = 0, py::arg("per_sample") = false,
       "A 2-D convolution of x [N, C, H, W] with weight [M, C/groups, kH, kW] (PyTorch's layouts and arguments; "
-      "padding an int, (pH, pW) or ONNX's (top, left, bottom, right)) computed per sample by accsim's executor "
-      "with the given arithmetic. Returns y [N, M, H', W'], or with masks (y, info): info['events'] per output "
+      "padding an int, (pH, pW) or ONNX's (top, left, bottom, right)) computed as accsim's executor computes each "
+      "sample, with the given arithmetic (without masks, the samples stacked into a few GEMMs; per_sample=True "
+      "runs the executor itself on one sample at a time: the same bits, slower). Returns y [N, M, H', W'], or with masks (y, info): info['events'] per output "
       "(1 product flushed, 2 swamped, 4 saturated, 8 sum flushed), info['drop'] [N, M, H'*W', ceil(K/8)] bits of "
       "the products that lose their gradient ('fine', 'recursive'), and event tallies of the reference GEMM and "
       "of the replay.");
@@ -285,7 +286,7 @@ PYBIND11_MODULE(accsim, m) {
   m.def(
       "linear",
       [](py::handle x_obj, py::handle w_obj, py::handle b_obj, const net::LayerArithmetic& arithmetic,
-         const std::optional<std::string>& masks, unsigned threads) {
+         const std::optional<std::string>& masks, unsigned threads, bool per_sample) {
         const accsim::binding::MaskKind kind = parse_masks(masks);
         const FloatArray x = float_array(x_obj, "x", 2);
         const FloatArray w = float_array(w_obj, "weight", 2);
@@ -305,14 +306,14 @@ PYBIND11_MODULE(accsim, m) {
         {
           py::gil_scoped_release release;
           r = accsim::binding::run_layer(layer, arithmetic, x.data(), static_cast<std::size_t>(x.shape(0)), out,
-                                    {kind, threads});
+                                    {kind, threads, per_sample});
         }
         return layer_result(y, std::move(r), kind, shape, 1);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("arithmetic") = run_defaults(),
-      py::arg("masks") = std::nullopt, py::arg("threads") = 0,
+      py::arg("masks") = std::nullopt, py::arg("threads") = 0, py::arg("per_sample") = false,
       "y = x weight^T + bias for x [N, K], weight [M, K] (nn.Linear; ONNX Gemm with transB = 1), one sample per "
-      "row, as accsim's executor computes it. masks as for conv2d; info['drop'] is [N, M, 1, ceil(K/8)].");
+      "row, as accsim's executor computes it. masks and per_sample as for conv2d; info['drop'] is [N, M, 1, ceil(K/8)].");
 
   m.def(
       "drop_correction",

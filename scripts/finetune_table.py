@@ -184,9 +184,9 @@ def narrow_results(args):
     # Seed-major, so that an interrupted sweep has every cell with as many seeds as possible.
     for seed in args.seeds:
         for net in args.narrow_nets:
-            for fmt in args.formats:
+            for fmt in args.narrow_formats[net]:
                 for grad in args.grads:
-                    info = finetune(net, fmt, grad, seed, args.narrow_stages, args)
+                    info = finetune(net, fmt, grad, seed, args.narrow_stages[net], args)
                     if info is not None:
                         res[(net, fmt, grad, seed)] = info["provenance"]["finetune"]
     return res
@@ -208,19 +208,21 @@ def narrow_table(args, res):
             "|---|---|---|---|" + "---|" * len(args.grads)]
     for net in args.narrow_nets:
         src = json.load(open(os.path.join(REPO, "traces", net, "trace.json")))
-        for fmt in args.formats:
+        for fmt in args.narrow_formats[net]:
             got = {g: [res[(net, fmt, g, s)]["lowbit_trace_samples_top1"] for s in args.seeds
                        if (net, fmt, g, s) in res] for g in args.grads}
             zero = zero_shot(net, fmt, args)
             prod, acc = zero_shot_table.formats(int(fmt[1]), int(fmt[3]))
             rows.append(f"| {NETS[net]} | `{acc}` (`{prod}`) | {pct(src['accuracy']['framework_top1'])} | "
                         f"{pct(zero)} | " + " | ".join(summary(got[g]) for g in args.grads) + " |")
-    batches = [r["stages"] for r in res.values()]
-    sched = ", ".join(f"{st['stage']} {st['epochs']:g} epoch ({st['steps']} batches of 128)" for st in batches[0]) \
-        if batches else args.narrow_stages
     rows.append("")
-    rows.append(f"Every run: stages {sched}, SGD lr {args.narrow_lr:g} with a cosine decay per stage, seeds "
-                f"{', '.join(map(str, args.seeds))} as finished; zero-shot from `accsim run` on the same samples.")
+    for net in args.narrow_nets:
+        runs = [r for (n, _, _, _), r in res.items() if n == net]
+        sched = ", ".join(f"{st['stage']} {st['epochs']:g} epoch ({st['steps']} batches of {runs[0]['batch_size']})"
+                          for st in runs[0]["stages"]) if runs else args.narrow_stages[net]
+        rows.append(f"{NETS[net]}, every run: stages {sched}, SGD lr {args.narrow_lr:g} with a cosine decay per "
+                    f"stage, seeds {', '.join(map(str, args.seeds))} as finished.  ")
+    rows.append("Zero-shot from `accsim run` on the same samples.")
     return "\n".join(rows) + "\n"
 
 
@@ -233,15 +235,16 @@ def plot(args, res, path):
     for ax, net in zip(axes[0], nets):
         src = json.load(open(os.path.join(REPO, "traces", net, "trace.json")))
         ax.axhline(100 * src["accuracy"]["framework_top1"], color="k", lw=1, ls="--", label="FP32")
-        xs = range(len(args.formats))
+        formats = args.narrow_formats[net]
+        xs = range(len(formats))
         zero = []
-        for fmt in args.formats:
+        for fmt in formats:
             z = zero_shot(net, fmt, args)
             zero.append(float("nan") if z is None else 100 * z)
         ax.plot(xs, zero, "x", color="gray", ms=8, label="zero-shot")
         for gi, grad in enumerate(args.grads):
             means, lo, hi = [], [], []
-            for fmt in args.formats:
+            for fmt in formats:
                 v = [100 * res[(net, fmt, grad, s)]["lowbit_trace_samples_top1"] for s in args.seeds
                      if (net, fmt, grad, s) in res]
                 m = statistics.mean(v) if v else float("nan")
@@ -251,10 +254,10 @@ def plot(args, res, path):
             ax.errorbar([x + 0.12 * (gi - 1) for x in xs], means, yerr=[lo, hi], fmt="o", capsize=3,
                         label=f"fine-tuned, {grad} (mean, min–max over seeds)")
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(args.formats)
+        ax.set_xticklabels(formats)
         ax.set_xlabel("accumulator and product format (chunks of 16, e3m4 inputs)")
         ax.set_ylabel(f"top-1 on the trace's {src['num_samples']:,} test samples (%)")
-        ax.set_title(f"{NETS[net]}, fine-tuned {args.narrow_stages}", fontsize=10)
+        ax.set_title(f"{NETS[net]}, fine-tuned {args.narrow_stages[net]}", fontsize=10)
         ax.legend(fontsize=7, loc="lower left")
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -262,22 +265,52 @@ def plot(args, res, path):
     print(f"finetune_table: wrote {path}")
 
 
+def per_net(values, nets, flag, parse):
+    """{net: parse(value)} from VALUE (every network) and NET=VALUE (one network) items, later items winning;
+    values without NET= accumulate for list-valued flags (--formats M5E4 M4E4)."""
+    out, common = {}, []
+    for v in values:
+        net, eq, rest = v.partition("=")
+        if eq and net in NETS:
+            out[net] = parse(rest)
+        elif eq and "," not in net and ":" not in net and net.isidentifier():
+            sys.exit(f"finetune_table: error: {flag}: unknown network '{net}'")
+        else:
+            common.append(v)
+    result = {}
+    for net in nets:
+        if net in out:
+            result[net] = out[net]
+        elif flag == "--formats":
+            result[net] = [f for v in common for f in parse(v)]
+        elif common:
+            result[net] = parse(common[-1])
+        else:
+            sys.exit(f"finetune_table: error: {flag}: nothing given for {net}")
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accsim", default=doctools.DEFAULT_ACCSIM)
     ap.add_argument("--nets", nargs="*", default=list(NETS), help="networks of the M7E4 table")
     ap.add_argument("--narrow-nets", nargs="+", default=list(NETS), help="networks of the narrow-accumulator table")
-    ap.add_argument("--formats", nargs="+", default=["M6E4", "M5E4", "M4E4"])
+    ap.add_argument("--formats", nargs="+", default=["M5E4", "M4E4", "fmnist_resnet=M5E4"],
+                    help="narrow formats, FMT for every network or NET=FMT[,FMT...] for one (fmnist_resnet=M5E4)")
     ap.add_argument("--grads", nargs="+", default=["ste", "fine", "recursive"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--m7e4-stages", default="noftz:0.1,full:0.1")
-    ap.add_argument("--narrow-stages", default="noftz:0.02,full:0.02")
+    ap.add_argument("--narrow-stages", nargs="+", default=["fmnist_cnn=noftz:0.05,full:0.05",
+                                                           "fmnist_resnet=noftz:0.02,full:0.02"],
+                    help="stage schedule of the narrow runs, SPEC for every network or NET=SPEC for one")
     ap.add_argument("--lr", type=float, default=0.002, help="learning rate of the M7E4 runs")
     ap.add_argument("--narrow-lr", type=float, default=0.005, help="learning rate of the narrow-format runs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-train", action="store_true", help="only tabulate runs that have finished")
     ap.add_argument("--write", metavar="DOC", help="write the blocks into DOC (docs/finetune.md) and its plot")
     args = ap.parse_args()
+    args.narrow_stages = per_net(args.narrow_stages, args.narrow_nets, "--narrow-stages", lambda v: v)
+    args.narrow_formats = per_net(args.formats, args.narrow_nets, "--formats", lambda v: v.split(","))
 
     m7e4 = m7e4_table(args)
     print(m7e4)
