@@ -159,6 +159,7 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
                                         is_conv ? 2 : 1);
       finite = finite && std::all_of(qx[s].values.begin(), qx[s].values.end(), [](double v) { return std::isfinite(v); });
     }
+    const ref::QuantizedOperand no_values;  // plan_fast reads values only to see they are finite: checked above
     ref::QuantizedOperand qa;
     qa.rows = count * positions;
     qa.cols = k;
@@ -168,7 +169,7 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
     for (std::size_t g = 0; g < groups; ++g) {
       // As the Executor: the double lanes read values only; encodings are
       // lowered when another path will read them.
-      const bool need_bits = !finite || !ref::plan_fast(config, order.merge(config.accumulator), qb[g], qa);
+      const bool need_bits = !finite || !ref::plan_fast(config, order.merge(config.accumulator), qb[g], no_values);
       if (need_bits) {
         qa.bits.resize(qa.rows * k);
       } else {

@@ -135,12 +135,24 @@ Replayer::Output Replayer::replay_fast_t(std::size_t i, std::size_t j, Tallies& 
   const ref::FastPlan& p = *plan_;
   std::uint8_t events = 0;
   double merged = 0;
+  const double* a_row = a_.values.data() + i * k_;
+  const double* b_col = b_cols_.data() + j * k_;
   for (std::size_t c = 0; c < chunks_; ++c) {
     double sum = 0;
     const std::size_t begin = c * chunk_, end = std::min(k_, begin + chunk_);
     for (std::size_t kk = begin; kk < end; ++kk) {
-      const double exact = a_.values[i * k_ + kk] * b_cols_[j * k_ + kk];
+      const double exact = a_row[kk] * b_col[kk];
       Step& s = steps_[kk];
+      if (exact == 0) {
+        // A zero product (a ReLU zero, padding): rounding it and adding it
+        // are exact and raise no event (a zero addend never swamps), so
+        // every derivative is 1; only the operations are counted.
+        s = {true, true, true};
+        if (p.product) ++t.product.ops;
+        ++t.accumulate.ops;
+        sum += exact;  // what the addition gives, -0 + +0 included
+        continue;
+      }
       double addend = exact;
       s.d_product = true;
       if (p.product) {
