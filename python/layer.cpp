@@ -1,6 +1,7 @@
 #include "python/layer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -349,23 +350,35 @@ RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, 
       const std::size_t group = self->group++;
       Replayer replayer(config, qa, qb);
       const std::size_t sample_base = self->sample * layer.sample_out;
+      const auto index_of = [&](std::size_t i, std::size_t j) {
+        std::size_t element;  // within the sample's output [channel, position]
+        if (!is_conv) {
+          element = j;
+        } else if (transposed) {
+          element = (group * per_group + j) * layer.positions + i;
+        } else {
+          element = (group * per_group + i) * layer.positions + j;
+        }
+        return sample_base + element;
+      };
+      constexpr std::size_t kLanes = Replayer::kLanes;
       for (std::size_t i = 0; i < qa.rows; ++i) {
-        for (std::size_t j = 0; j < qb.cols; ++j) {
-          std::size_t element;  // within the sample's output [channel, position]
-          if (!is_conv) {
-            element = j;
-          } else if (transposed) {
-            element = (group * per_group + j) * layer.positions + i;
-          } else {
-            element = (group * per_group + i) * layer.positions + j;
+        for (std::size_t j0 = 0; j0 < qb.cols; j0 += kLanes) {
+          const std::size_t count = std::min(kLanes, qb.cols - j0);
+          std::array<std::uint8_t*, kLanes> drop{};
+          std::array<Replayer::Output, kLanes> o{};
+          for (std::size_t l = 0; l < count; ++l) {
+            drop[l] = drops ? result.drop.data() + index_of(i, j0 + l) * result.drop_stride : nullptr;
           }
-          const std::size_t index = sample_base + element;
-          std::uint8_t* drop = drops ? result.drop.data() + index * result.drop_stride : nullptr;
-          const Replayer::Output o = replayer.replay(i, j, request.masks, drop, self->replayed);
-          if (!replayer.matches(o, r, i * qb.cols + j)) {
-            throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
+          if (!replayer.replay_lanes(i, j0, count, request.masks, drop.data(), o.data(), self->replayed)) {
+            for (std::size_t l = 0; l < count; ++l) o[l] = replayer.replay(i, j0 + l, request.masks, drop[l], self->replayed);
           }
-          result.events[index] = o.events;
+          for (std::size_t l = 0; l < count; ++l) {
+            if (!replayer.matches(o[l], r, i * qb.cols + j0 + l)) {
+              throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
+            }
+            result.events[index_of(i, j0 + l)] = o[l].events;
+          }
         }
       }
       return r;

@@ -74,18 +74,30 @@ class Replayer {
   // its gradient.
   Output replay(std::size_t i, std::size_t j, MaskKind kind, std::uint8_t* drop, Tallies& tallies);
 
+  // Outputs (i, j0 .. j0 + count - 1), count <= kLanes, side by side in
+  // SIMD lanes: the same results, masks and tallies as replay() on each.
+  // Returns false, doing nothing, where only replay() serves (no double
+  // lanes, or formats that round in different modes).
+  static constexpr std::size_t kLanes = 4;
+  bool replay_lanes(std::size_t i, std::size_t j0, std::size_t count, MaskKind kind, std::uint8_t* const* drops,
+                    Output* out, Tallies& tallies);
+
   // Whether the replay's result is the reference GEMM's element `index`.
   [[nodiscard]] bool matches(const Output& o, const ref::GemmResult& r, std::size_t index) const;
 
- private:
   struct Step {
     bool d_product, d_addend, d_running;  // the derivatives above, 0 or 1
   };
-  void fill_drop(MaskKind kind, std::uint8_t* drop) const;
+
+ private:
+  // steps[kk * stride] is product kk's step, merges[c * stride] chunk c's merge.
+  void fill_drop(MaskKind kind, std::uint8_t* drop, const Step* steps, const Step* merges, std::size_t stride) const;
   Output replay_fast(std::size_t i, std::size_t j, Tallies& t);
   template <class Mode>
   Output replay_fast_t(std::size_t i, std::size_t j, Tallies& t);
   Output replay_general(std::size_t i, std::size_t j, Tallies& t);
+  template <num::Rounding M>
+  __attribute__((target("avx2"))) void replay_lanes_t(std::size_t i, std::size_t j0, std::size_t count, Output* out, Tallies& t);
 
   const ref::GemmConfig& config_;
   const ref::QuantizedOperand& a_;
@@ -94,8 +106,11 @@ class Replayer {
   num::Format merge_format_;
   std::optional<ref::FastPlan> plan_;
   std::vector<double> b_cols_;  // B's values column by column (fast path)
+  std::vector<double> b_rows_;  // B's values row by row, rows padded with zeros to a multiple of kLanes
+  std::size_t n_padded_ = 0;
   std::vector<Step> steps_;   // per product
   std::vector<Step> merges_;  // per chunk (chunked orders)
+  std::vector<Step> lane_steps_, lane_merges_;  // replay_lanes: [kk * kLanes + lane], [c * kLanes + lane]
 };
 
 }  // namespace accsim::binding
