@@ -158,7 +158,8 @@ def main():
         opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_steps)
         order = np.concatenate([rng.permutation(len(x_train)) for _ in range(math.ceil(n_steps * bs / len(x_train)))])
-        loss_avg, t_stage = None, time.time()
+        loss_avg, t_stage, cpu_stage, fwd_stage = None, time.time(), time.process_time(), Timer.forward_seconds
+        load_stage = os.getloadavg()[0]
         for step in range(n_steps):
             idx = torch.from_numpy(order[step * bs:(step + 1) * bs])
             out = net(x_train[idx])
@@ -177,7 +178,13 @@ def main():
                   f"left {fmt_time(left)}   ", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         record = {"stage": name, "epochs": stages[stage_index][1], "steps": n_steps, "arithmetic": repr(base),
-                  "loss_ema": loss_avg, "seconds": round(time.time() - t_stage, 1)}
+                  "loss_ema": loss_avg, "seconds": round(time.time() - t_stage, 1),
+                  # This process's CPU seconds (all its threads) and the wall seconds in the bindings' forward;
+                  # the machine's 1-minute load average at the stage's start and end (other jobs slow the wall
+                  # clock, less the CPU seconds).
+                  "cpu_seconds": round(time.process_time() - cpu_stage, 1),
+                  "bindings_forward_seconds": round(Timer.forward_seconds - fwd_stage, 1),
+                  "load_average": [round(load_stage, 1), round(os.getloadavg()[0], 1)]}
         text = ""
         if args.stage_eval:  # the last stage's result is measured on the exported model below
             correct = accsim_top1(net, torch.from_numpy(x_trace), torch.from_numpy(y_trace))
