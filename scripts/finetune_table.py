@@ -135,6 +135,11 @@ def accsim_run_top1(trace, flags, args):
     return cached(f"accsim run {sh(os.path.join(trace, 'model.onnx'))} {' '.join(flags)}", compute)
 
 
+def default_flags():
+    """finetune.py's accsim_run_flags for a run with the M7E4 formats and every other setting at its default."""
+    return ["--mul", "e3m4", "--prod", M7E4_PROD, "--acc", M7E4_ACC, "--order", "chunked:16", "--scale", "pow2"]
+
+
 def pct(x):
     return "–" if x is None else f"{100 * x:.2f}%"
 
@@ -167,7 +172,10 @@ def m7e4_table(args):
                     f"{pct(got)}: {same} |")
         fp32_full = src["accuracy"].get("full_test_top1")
         zero_full = full_test_lowbit(os.path.join(trace, "model.onnx"), M7E4_PROD, M7E4_ACC, args)
-        tuned_full = full_test_lowbit(os.path.join(out, "model.onnx"), M7E4_PROD, M7E4_ACC, args)
+        if "lowbit_full_test_top1" in ft and ft["accsim_run_flags"] == default_flags():
+            tuned_full = ft["lowbit_full_test_top1"]  # finetune.py --full-test: the same run_network evaluation
+        else:
+            tuned_full = full_test_lowbit(os.path.join(out, "model.onnx"), M7E4_PROD, M7E4_ACC, args)
         own_full = info["accuracy"].get("full_test_top1")
         rows.append(f"| {NETS[net]} | all 10,000 | {pct(fp32_full)} | {pct(zero_full)}{delta(zero_full, fp32_full)} | "
                     f"**{pct(tuned_full)}**{delta(tuned_full, fp32_full)} | {pct(own_full)} | – |")
