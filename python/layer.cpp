@@ -70,11 +70,11 @@ bool stochastic(const std::optional<num::Format>& f) {
 
 // Whether run_layer may run a batch as a few large GEMMs (run_batched)
 // instead of one sample at a time through net::Executor: the reference
-// engine without masks (masks replay each GEMM as the executor issues it)
-// and without stochastic rounding (its draws are keyed on an output's row
-// and column in the GEMM, which stacking samples would change).
-bool batchable(const net::LayerArithmetic& a, const RunRequest& request) {
-  if (a.engine != net::Engine::reference || request.masks != MaskKind::none) return false;
+// engine without stochastic rounding (its draws are keyed on an output's
+// row and column in the GEMM, which stacking samples would change; the
+// replay behind the masks refuses it anyway).
+bool batchable(const net::LayerArithmetic& a) {
+  if (a.engine != net::Engine::reference) return false;
   const ref::GemmConfig& c = a.config;
   return !stochastic(c.multiplier) && !stochastic(c.product) && !stochastic(c.accumulator) &&
          !(!c.order.sequential() && stochastic(c.order.merge(c.accumulator)));
@@ -99,9 +99,11 @@ std::size_t samples_per_gemm(std::size_t lowered_per_sample, std::size_t batch) 
 //   rounded products in the same order (the Executor itself may run a Conv
 //   as im2row(X) * W^T), and the GEMM never reads the scales;
 // - the scales undone in double, rounded to float, and the bias added in
-//   float, as Executor's run_gemm and Conv/Gemm epilogues do.
+//   float, as Executor's run_gemm and Conv/Gemm epilogues do;
+// - with masks, every output of each stacked GEMM replayed (replay.hpp) and
+//   its events and drop bits stored at its sample's place.
 void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, const float* input, std::size_t batch,
-                 float* out, unsigned requested_threads) {
+                 float* out, unsigned requested_threads, MaskKind masks, RunResult& result) {
   const net::Network& network = layer.network;
   const net::Node& node = network.nodes[0];
   const bool is_conv = node.op == net::Op::Conv;
@@ -151,7 +153,15 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
   ref::GemmConfig gemm_config = config;
   gemm_config.threads = 1;  // parallel over stacks below
 
-  parallel_for(gemms, resolve_threads(requested_threads, gemms), [&](std::size_t g0, unsigned) {
+  const bool drops = masks == MaskKind::fine || masks == MaskKind::recursive;
+  if (masks != MaskKind::none) result.events.assign(batch * layer.sample_out, 0);
+  if (drops) {
+    result.drop_stride = (k + 7) / 8;
+    result.drop.assign(batch * layer.sample_out * result.drop_stride, 0);
+  }
+  const unsigned threads = resolve_threads(requested_threads, gemms);
+  std::vector<Tallies> reference(threads), replayed(threads);
+  parallel_for(gemms, threads, [&](std::size_t g0, unsigned worker) {
     const std::size_t s0 = g0 * stack, count = std::min(stack, batch - s0);
     std::vector<ref::QuantizedOperand> qx(count);
     bool finite = true;
@@ -195,6 +205,35 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
         }
       }
       const ref::GemmResult r = ref::accumulate_products(qa, qb[g], gemm_config);
+      if (masks != MaskKind::none) {
+        // The replay of every output of this GEMM (as run_layer's engine hook does for the executor's
+        // GEMMs): row s * positions + p is sample s0 + s at position p, column o output channel g * per_group + o.
+        reference[worker] += Tallies{r.stats.product, r.stats.accumulate, r.stats.merge};
+        Replayer replayer(gemm_config, qa, qb[g]);
+        const auto index_of = [&](std::size_t row, std::size_t o) {
+          return (s0 + row / positions) * layer.sample_out + (g * per_group + o) * positions + row % positions;
+        };
+        constexpr std::size_t kLanes = Replayer::kLanes;
+        for (std::size_t row = 0; row < qa.rows; ++row) {
+          for (std::size_t j0 = 0; j0 < per_group; j0 += kLanes) {
+            const std::size_t lanes = std::min(kLanes, per_group - j0);
+            std::array<std::uint8_t*, kLanes> drop{};
+            std::array<Replayer::Output, kLanes> o{};
+            for (std::size_t l = 0; l < lanes; ++l) {
+              drop[l] = drops ? result.drop.data() + index_of(row, j0 + l) * result.drop_stride : nullptr;
+            }
+            if (!replayer.replay_lanes(row, j0, lanes, masks, drop.data(), o.data(), replayed[worker])) {
+              for (std::size_t l = 0; l < lanes; ++l) o[l] = replayer.replay(row, j0 + l, masks, drop[l], replayed[worker]);
+            }
+            for (std::size_t l = 0; l < lanes; ++l) {
+              if (!replayer.matches(o[l], r, row * per_group + j0 + l)) {
+                throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
+              }
+              result.events[index_of(row, j0 + l)] = o[l].events;
+            }
+          }
+        }
+      }
       for (std::size_t s = 0; s < count; ++s) {
         float* y = out + (s0 + s) * layer.sample_out;
         for (std::size_t o = 0; o < per_group; ++o) {
@@ -210,6 +249,10 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
       }
     }
   });
+  for (unsigned t = 0; t < threads; ++t) {
+    result.reference += reference[t];
+    result.replayed += replayed[t];
+  }
 }
 
 }  // namespace
@@ -309,9 +352,10 @@ Layer make_linear(const LinearSpec& s, std::span<const float> weight, std::span<
 
 RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, const float* input, std::size_t batch,
                     float* out, const RunRequest& request) {
-  if (batchable(arithmetic, request) && !request.per_sample) {
-    run_batched(layer, arithmetic, input, batch, out, request.threads);
-    return {};
+  if (batchable(arithmetic) && !request.per_sample) {
+    RunResult result;
+    run_batched(layer, arithmetic, input, batch, out, request.threads, request.masks, result);
+    return result;
   }
   const net::Executor executor(layer.network, {arithmetic});
   const bool replay = request.masks != MaskKind::none && arithmetic.engine == net::Engine::reference;

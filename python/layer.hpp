@@ -3,11 +3,12 @@
 // kept free of pybind11 so that it reads like the rest of the C++.
 //
 // A layer is built as a one-node net::Network (Conv, or Gemm with transB = 1
-// as PyTorch exports nn.Linear) and run by net::Executor one sample at a
-// time, exactly as `accsim run` runs that node inside a trace: the same
-// im2col lowering, the same per-sample rounding of activations, the same
-// weight rounding and the same reference GEMM, so a layer's output equals the
-// executor's bit for bit. Samples are spread over threads; each output is
+// as PyTorch exports nn.Linear) and computed exactly as net::Executor runs
+// that node inside a trace: the same lowering, the same per-sample rounding
+// of activations, the same weight rounding and the same reference GEMM, so a
+// layer's output equals the executor's bit for bit. The samples of a batch
+// are stacked into a few large GEMMs (or, on request or for stochastic
+// rounding, run by net::Executor one at a time). Samples are spread over threads; each output is
 // computed by one thread, so results never depend on the thread count.
 //
 // On request it also replays every output's accumulation (replay.hpp) and
@@ -62,9 +63,10 @@ struct Layer {
 struct RunRequest {
   MaskKind masks = MaskKind::none;
   unsigned threads = 0;  // 0: every hardware thread
-  // Without masks, the reference engine runs the batch as a few large GEMMs
-  // of stacked samples (same bits as the Executor); per_sample forces the
-  // Executor's own per-sample path (for tests and benchmarks).
+  // The reference engine (without stochastic rounding) runs the batch as a
+  // few large GEMMs of stacked samples, masks replayed on them (the same
+  // bits, masks and tallies as the Executor's per-sample path); per_sample
+  // forces the Executor's own per-sample path (for tests and benchmarks).
   bool per_sample = false;
 };
 

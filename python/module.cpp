@@ -277,7 +277,7 @@ PYBIND11_MODULE(accsim, m) {
       py::arg("masks") = std::nullopt, py::arg("threads") = 0, py::arg("per_sample") = false,
       "A 2-D convolution of x [N, C, H, W] with weight [M, C/groups, kH, kW] (PyTorch's layouts and arguments; "
       "padding an int, (pH, pW) or ONNX's (top, left, bottom, right)) computed as accsim's executor computes each "
-      "sample, with the given arithmetic (without masks, the samples stacked into a few GEMMs; per_sample=True "
+      "sample, with the given arithmetic (the samples stacked into a few GEMMs; per_sample=True "
       "runs the executor itself on one sample at a time: the same bits, slower). Returns y [N, M, H', W'], or with masks (y, info): info['events'] per output "
       "(1 product flushed, 2 swamped, 4 saturated, 8 sum flushed), info['drop'] [N, M, H'*W', ceil(K/8)] bits of "
       "the products that lose their gradient ('fine', 'recursive'), and event tallies of the reference GEMM and "

@@ -144,7 +144,7 @@ def main():
         f"GEMMs | {rate(*fwd['stacked'])} |\n"
         f"| the same, the executor one sample at a time (`per_sample=True`, the path before the stacking) | "
         f"{rate(*fwd['per_sample'])} |\n"
-        f"| the same with the masks of `fine` (replay of every accumulation; per sample) | "
+        f"| the same with the masks of `fine` (replay of every accumulation) | "
         f"{fwd['fine'][0]:.2f} s | {fwd['fine'][1]:.2f} CPU s, {fwd['fine'][1] / fwd['stacked'][1]:.1f}× the "
         "stacked forward |\n"
         f"| fine-tuning step (STE, M7E4), batch of 128, 2 threads | {step_wall:.2f} s, {100 * share:.0f}% of it "

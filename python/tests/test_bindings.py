@@ -59,9 +59,8 @@ BATCH_ARITHMETICS = [
 
 @pytest.mark.parametrize("kw", BATCH_ARITHMETICS)
 def test_stacked_batch_equals_the_executor_per_sample(kw):
-    """Without masks a batch runs as a few GEMMs of stacked samples (python/layer.cpp, run_batched); with
-    per_sample=True, or with masks, each sample runs through net::Executor on its own. Outputs must agree
-    bit for bit: a
+    """A batch runs as a few GEMMs of stacked samples (python/layer.cpp, run_batched); with per_sample=True
+    each sample runs through net::Executor on its own. Outputs, masks and tallies must agree bit for bit: a
     grouped, strided, dilated convolution with a bias over more samples than one stack holds (per-sample
     activation scales differ), and a linear layer."""
     a = accsim.Arithmetic(**kw)
@@ -74,15 +73,25 @@ def test_stacked_batch_equals_the_executor_per_sample(kw):
     want = accsim.conv2d(x, w, b, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2, arithmetic=a,
                          per_sample=True)
     assert got.tobytes() == want.tobytes()
-    with_masks, _ = accsim.conv2d(x, w, b, stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2, arithmetic=a,
-                                  masks="events")
-    assert got.tobytes() == with_masks.tobytes()
+    # With masks too: the replay of the stacked GEMMs gives each sample's masks and the same tallies.
+    conv = dict(stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=2, arithmetic=a, masks="recursive")
+    y1, i1 = accsim.conv2d(x[:9], w, b, **conv)
+    y2, i2 = accsim.conv2d(x[:9], w, b, per_sample=True, **conv)
+    assert y1.tobytes() == y2.tobytes() == got[:9].tobytes()
+    for key in ("events", "drop"):
+        assert i1[key].tobytes() == i2[key].tobytes(), key
+    assert i1["reference"] == i2["reference"] and i1["replayed"] == i2["replayed"]
     xl = (rng.standard_normal((7, 100)) * rng.uniform(0.1, 8, (7, 1))).astype(np.float32)
     wl = (0.1 * rng.standard_normal((30, 100))).astype(np.float32)
     bl = rng.standard_normal(30).astype(np.float32)
     got = accsim.linear(xl, wl, bl, arithmetic=a, threads=2)
     want = accsim.linear(xl, wl, bl, arithmetic=a, per_sample=True, threads=1)
     assert got.tobytes() == want.tobytes()
+    y1, i1 = accsim.linear(xl, wl, bl, arithmetic=a, masks="fine")
+    y2, i2 = accsim.linear(xl, wl, bl, arithmetic=a, masks="fine", per_sample=True)
+    assert y1.tobytes() == y2.tobytes() == got.tobytes()
+    assert i1["drop"].tobytes() == i2["drop"].tobytes() and i1["events"].tobytes() == i2["events"].tobytes()
+    assert i1["reference"] == i2["reference"] and i1["replayed"] == i2["replayed"]
 
 
 def test_against_accsim_run_report():
