@@ -63,6 +63,36 @@ net::Network one_node(net::Node node, std::vector<net::Value> values, std::vecto
 }
 
 
+// Replays every output (i, j) of one GEMM's result r (rows x cols) and
+// stores its events, and drop bits with fine or recursive masks, at
+// index_of(i, j) of the layer's outputs; kLanes outputs of a row at a time.
+template <class IndexOf>
+void replay_gemm(const ref::GemmConfig& config, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
+                 const ref::GemmResult& r, MaskKind masks, IndexOf index_of, RunResult& result, Tallies& tallies) {
+  Replayer replayer(config, a, b);
+  const bool drops = masks == MaskKind::fine || masks == MaskKind::recursive;
+  constexpr std::size_t kLanes = Replayer::kLanes;
+  for (std::size_t i = 0; i < a.rows; ++i) {
+    for (std::size_t j0 = 0; j0 < b.cols; j0 += kLanes) {
+      const std::size_t lanes = std::min(kLanes, b.cols - j0);
+      std::array<std::uint8_t*, kLanes> drop{};
+      std::array<Replayer::Output, kLanes> o{};
+      for (std::size_t l = 0; l < lanes; ++l) {
+        drop[l] = drops ? result.drop.data() + index_of(i, j0 + l) * result.drop_stride : nullptr;
+      }
+      if (!replayer.replay_lanes(i, j0, lanes, masks, drop.data(), o.data(), tallies)) {
+        for (std::size_t l = 0; l < lanes; ++l) o[l] = replayer.replay(i, j0 + l, masks, drop[l], tallies);
+      }
+      for (std::size_t l = 0; l < lanes; ++l) {
+        if (!replayer.matches(o[l], r, i * b.cols + j0 + l)) {
+          throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
+        }
+        result.events[index_of(i, j0 + l)] = o[l].events;
+      }
+    }
+  }
+}
+
 bool stochastic(const std::optional<num::Format>& f) {
   const auto* ff = f ? std::get_if<num::FloatFormat>(&*f) : nullptr;
   return ff != nullptr && ff->rounding == num::Rounding::sr;
@@ -209,30 +239,12 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
         // The replay of every output of this GEMM (as run_layer's engine hook does for the executor's
         // GEMMs): row s * positions + p is sample s0 + s at position p, column o output channel g * per_group + o.
         reference[worker] += Tallies{r.stats.product, r.stats.accumulate, r.stats.merge};
-        Replayer replayer(gemm_config, qa, qb[g]);
-        const auto index_of = [&](std::size_t row, std::size_t o) {
-          return (s0 + row / positions) * layer.sample_out + (g * per_group + o) * positions + row % positions;
-        };
-        constexpr std::size_t kLanes = Replayer::kLanes;
-        for (std::size_t row = 0; row < qa.rows; ++row) {
-          for (std::size_t j0 = 0; j0 < per_group; j0 += kLanes) {
-            const std::size_t lanes = std::min(kLanes, per_group - j0);
-            std::array<std::uint8_t*, kLanes> drop{};
-            std::array<Replayer::Output, kLanes> o{};
-            for (std::size_t l = 0; l < lanes; ++l) {
-              drop[l] = drops ? result.drop.data() + index_of(row, j0 + l) * result.drop_stride : nullptr;
-            }
-            if (!replayer.replay_lanes(row, j0, lanes, masks, drop.data(), o.data(), replayed[worker])) {
-              for (std::size_t l = 0; l < lanes; ++l) o[l] = replayer.replay(row, j0 + l, masks, drop[l], replayed[worker]);
-            }
-            for (std::size_t l = 0; l < lanes; ++l) {
-              if (!replayer.matches(o[l], r, row * per_group + j0 + l)) {
-                throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
-              }
-              result.events[index_of(row, j0 + l)] = o[l].events;
-            }
-          }
-        }
+        replay_gemm(
+            gemm_config, qa, qb[g], r, masks,
+            [&](std::size_t row, std::size_t o) {
+              return (s0 + row / positions) * layer.sample_out + (g * per_group + o) * positions + row % positions;
+            },
+            result, replayed[worker]);
       }
       for (std::size_t s = 0; s < count; ++s) {
         float* y = out + (s0 + s) * layer.sample_out;
@@ -392,39 +404,21 @@ RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, 
       // conv_transposed): then the lowered activations are its A operand.
       const bool transposed = is_conv && &qa == &self->ws->q_cols;
       const std::size_t group = self->group++;
-      Replayer replayer(config, qa, qb);
       const std::size_t sample_base = self->sample * layer.sample_out;
-      const auto index_of = [&](std::size_t i, std::size_t j) {
-        std::size_t element;  // within the sample's output [channel, position]
-        if (!is_conv) {
-          element = j;
-        } else if (transposed) {
-          element = (group * per_group + j) * layer.positions + i;
-        } else {
-          element = (group * per_group + i) * layer.positions + j;
-        }
-        return sample_base + element;
-      };
-      constexpr std::size_t kLanes = Replayer::kLanes;
-      for (std::size_t i = 0; i < qa.rows; ++i) {
-        for (std::size_t j0 = 0; j0 < qb.cols; j0 += kLanes) {
-          const std::size_t count = std::min(kLanes, qb.cols - j0);
-          std::array<std::uint8_t*, kLanes> drop{};
-          std::array<Replayer::Output, kLanes> o{};
-          for (std::size_t l = 0; l < count; ++l) {
-            drop[l] = drops ? result.drop.data() + index_of(i, j0 + l) * result.drop_stride : nullptr;
-          }
-          if (!replayer.replay_lanes(i, j0, count, request.masks, drop.data(), o.data(), self->replayed)) {
-            for (std::size_t l = 0; l < count; ++l) o[l] = replayer.replay(i, j0 + l, request.masks, drop[l], self->replayed);
-          }
-          for (std::size_t l = 0; l < count; ++l) {
-            if (!replayer.matches(o[l], r, i * qb.cols + j0 + l)) {
-              throw std::logic_error("internal error: the replayed accumulation differs from the reference GEMM");
+      replay_gemm(
+          config, qa, qb, r, request.masks,
+          [&](std::size_t i, std::size_t j) {
+            std::size_t element;  // within the sample's output [channel, position]
+            if (!is_conv) {
+              element = j;
+            } else if (transposed) {
+              element = (group * per_group + j) * layer.positions + i;
+            } else {
+              element = (group * per_group + i) * layer.positions + j;
             }
-            result.events[index_of(i, j0 + l)] = o[l].events;
-          }
-        }
-      }
+            return sample_base + element;
+          },
+          result, self->replayed);
       return r;
     };
   }
