@@ -266,7 +266,7 @@ def plot(args, res, path):
         ax.set_xlabel("accumulator and product format (chunks of 16, e3m4 inputs)")
         ax.set_ylabel(f"top-1 on the trace's {src['num_samples']:,} test samples (%)")
         ax.set_title(f"{NETS[net]}, fine-tuned {args.narrow_stages[net]}", fontsize=10)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
