@@ -475,13 +475,16 @@ template <Rounding Mode>
 struct alignas(32) HotRounder {
   L4::U magnitude, range_offset, sign_exponent, exponent_step, keep;
   L4::I range_limit;
+  L4::U unit, draw_offset;  // for stochastic rounding of pairs (see round_sr_pair)
   explicit HotRounder(const fast::Rounder& r)
       : magnitude(L4::U{} + ~(std::uint64_t{1} << 63)),
         range_offset(L4::U{} + r.range_offset),
         sign_exponent(L4::U{} + 0xfff0000000000000ULL),
         exponent_step(L4::U{} + (static_cast<std::uint64_t>(r.drop) << 52)),
         keep(L4::U{} + ~r.drop_mask),
-        range_limit(L4::I{} + r.range_limit) {}
+        range_limit(L4::I{} + r.range_limit),
+        unit(L4::U{} + (r.drop_mask + 1)),
+        draw_offset(L4::U{} + r.sr_draw_offset) {}
   ACCSIM_INLINE L4::I outside(L4::U u) const { return (L4::I)((u & magnitude) + range_offset) > range_limit; }
   ACCSIM_INLINE L4::U round(L4::U u) const {
     if constexpr (Mode == Rounding::rtz) {
@@ -490,6 +493,22 @@ struct alignas(32) HotRounder {
       const L4::D c = (L4::D)((u & sign_exponent) + exponent_step);
       return (L4::U)(((L4::D)(u) + c) - c);
     }
+  }
+  // fast::round_sr_pair_lanes for x = s + e whose round-to-odd u is a
+  // non-zero normal no larger than the largest value, with the draw r: in
+  // the binade of u, A - G (signed as x: s - kept and r * q * 2^-32) is
+  // exact, spanning at most 33 bits (the format has at least 20 fraction
+  // bits, see make_lanes), so fl((A - G) + e) has the sign of the exact
+  // |x| - kept - G, and rounding up adds 1 << drop to kept's bits (a carry
+  // moves into the exponent, never past the largest value: u <= max, which
+  // is on the grid, so kept == max only when x == max).
+  ACCSIM_INLINE L4::U round_sr_pair(L4::D s, L4::D e, L4::U u, L4::U draw) const {
+    const L4::U kept = u & keep;
+    const L4::D a = s - (L4::D)(kept);
+    const L4::D g = ((L4::D)(draw | 0x4330000000000000ULL) - 0x1p52) * (L4::D)((u & sign_exponent) - draw_offset);
+    const L4::D d = (a - g) + e;
+    const L4::I up = (L4::I)(((L4::U)(d)) ^ (u & ~magnitude)) > 0;
+    return kept + (L4::U(up) & unit);
   }
 };
 
@@ -703,8 +722,10 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
 // lanes saturate; see accumulate_products). Padding columns start from +0
 // and only ever hold +-0, exact and without events, as in panel_kernel.
 //
-// Kind: AccMode for a float accumulator, or kInteger.
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+// Kind: AccMode for a float accumulator, or kInteger; kAccPair for a
+// stochastically rounded accumulator that takes TwoSum's pairs
+// (fast::Rounder::sr_pair).
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   fast::Rounder acc_r = job.rounders->accumulate;
   fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
@@ -715,8 +736,17 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   const auto step = [&](L4::D& acc, L4::D p, const L4::U key) __attribute__((always_inline)) {
     if constexpr (kHasProduct) {
       L4::U draw{};
-      if constexpr (kProdSr) draw = fast::sr_draw_lanes<4>(prod_r, fast::mix64_lanes<4>(key ^ kProductKey));
-      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+      fast::Rounded<4> pr;
+      if constexpr (kProdSr) {
+        draw = fast::sr_draw_lanes<4>(prod_r, fast::mix64_lanes<4>(key ^ kProductKey));
+        if (prod_r.sr_pair) {
+          pr = fast::round_sr_pair_lanes<4>(prod_r, p, L4::D{}, draw);
+        } else {
+          pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+        }
+      } else {
+        pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+      }
       p = pr.value;
       product_tally.add(pr);
     }
@@ -727,7 +757,11 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
     } else {
       L4::U draw{};
       if constexpr (kAccSr) draw = fast::sr_draw_lanes<4>(acc_r, key);
-      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw);
+      if constexpr (kAccPair) {
+        s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw);
+      } else {
+        s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw);
+      }
     }
     acc = s.value;
     acc_tally.add(s);
@@ -777,9 +811,11 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
 // the first of every chunk, take accumulate_lanes. Padding columns start
 // from 2^emin (job.init), as in panel_kernel_common.
 // kWide: sums through sum_to_odd (a wide rounder); otherwise exact in double.
-template <Rounding AccMode, bool kWide, bool kAvx2>
+// kPair: stochastic rounding of TwoSum's pairs (fast::Rounder::sr_pair; wide).
+template <Rounding AccMode, bool kWide, bool kAvx2, bool kPair = false>
 ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   static_assert(AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr);
+  static_assert(!kPair || (kWide && AccMode == Rounding::sr));
   const fast::Rounder acc_r = job.rounders->accumulate;
   constexpr bool kSr = AccMode == Rounding::sr;
   LaneTally& acc_tally = job.tallies[1];
@@ -797,13 +833,23 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   };
   const auto slow_step = [&](L4::D& acc, const L4::D p, const L4::U key) __attribute__((always_inline)) {
     L4::I swamp;
-    const fast::Rounded<4> s =
-        fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw_of(key));
+    fast::Rounded<4> s;
+    if constexpr (kPair) {
+      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw_of(key));
+    } else {
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw_of(key));
+    }
     acc_tally.overflow -= s.overflow;
     acc_tally.underflow -= s.underflow;
     acc_exact -= s.exact;
     acc_swamp_or_exact -= swamp | s.exact;
     acc = s.value;
+  };
+  const auto commit_bits = [&](L4::D& acc, const L4::U u, const L4::U bits) __attribute__((always_inline)) {
+    const L4::I exact = (L4::I)(bits == u);
+    acc_exact -= exact;
+    acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
+    acc = (L4::D)(bits);
   };
   const auto commit = [&](L4::D& acc, const L4::U u, const L4::U key) __attribute__((always_inline)) {
     L4::U bits;
@@ -843,7 +889,27 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     }
     std::size_t kk = c0 + 1;
     for (;;) {
-      for (; kk < c1; ++kk) {
+      if constexpr (kPair) {
+        for (; kk < c1; ++kk) {
+          const double av = job.a_row[kk];
+          const L4::D a = {av, av, av, av};
+          const double* brow = job.panel + kk * kPanel;
+          L4::D e0, e1, e2, e3;
+          const L4::D s0 = fast::two_sum<4>(acc0, a * load(brow), &e0), s1 = fast::two_sum<4>(acc1, a * load(brow + 4), &e1),
+                      s2 = fast::two_sum<4>(acc2, a * load(brow + 8), &e2),
+                      s3 = fast::two_sum<4>(acc3, a * load(brow + 12), &e3);
+          const L4::U u0 = (L4::U)(fast::to_odd<4>(s0, e0)), u1 = (L4::U)(fast::to_odd<4>(s1, e1)),
+                      u2 = (L4::U)(fast::to_odd<4>(s2, e2)), u3 = (L4::U)(fast::to_odd<4>(s3, e3));
+          asm volatile("" : "+m"(hot));
+          const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
+          if (any_lane<kAvx2>(outside)) [[unlikely]] break;
+          commit_bits(acc0, u0, hot.round_sr_pair(s0, e0, u0, draw_of(key0 + kk)));
+          commit_bits(acc1, u1, hot.round_sr_pair(s1, e1, u1, draw_of(key1 + kk)));
+          commit_bits(acc2, u2, hot.round_sr_pair(s2, e2, u2, draw_of(key2 + kk)));
+          commit_bits(acc3, u3, hot.round_sr_pair(s3, e3, u3, draw_of(key3 + kk)));
+        }
+      }
+      for (; !kPair && kk < c1; ++kk) {
         const double av = job.a_row[kk];
         const L4::D a = {av, av, av, av};
         const double* brow = job.panel + kk * kPanel;
@@ -905,8 +971,12 @@ ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums
           draw = fast::sr_draw_lanes<4>(r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride,
                                                 key + (col + 3) * stride});
         }
-        m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], load(sums + c * kPanel + 4 * v),
-                                                                      &swamp, draw);
+        if (Mode == Rounding::sr && r.sr_pair) {
+          m = fast::accumulate_sr_pair_lanes<4>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp, draw);
+        } else {
+          m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], load(sums + c * kPanel + 4 * v),
+                                                                        &swamp, draw);
+        }
       }
       running[v] = m.value;
       tally.add(m);
@@ -1000,43 +1070,65 @@ PanelFn select_kernel(const FastPlan& r) {
 // mode other than the accumulator's are taken in nearest-even and toward
 // zero (the configurations in use); other pairs return nullptr, which sends
 // the GEMM to the general path.
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 __attribute__((target("avx2"))) void lanes_avx2(const PanelJob& job) {
-  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode, kAccPair>(job);
 }
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 void lanes_baseline(const PanelJob& job) {
-  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode, kAccPair>(job);
 }
 // The common-case kernel; with AVX-512 (DQ and VL) for stochastic rounding,
 // whose draws multiply 64-bit lanes (one vpmullq, where AVX2 takes five
 // instructions).
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 __attribute__((target("avx2"))) void lanes_common_avx2(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+  panel_kernel_lanes_common<AccMode, kWide, true, kPair>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 __attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void lanes_common_avx512(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+  panel_kernel_lanes_common<AccMode, kWide, true, kPair>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 void lanes_common_baseline(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, false>(job);
+  panel_kernel_lanes_common<AccMode, kWide, false, kPair>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair = false>
 PanelFn select_lanes_common(bool avx2) {
   if constexpr (AccMode == Rounding::sr) {
     if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-      return &lanes_common_avx512<AccMode, kWide>;
+      return &lanes_common_avx512<AccMode, kWide, kPair>;
     }
   }
-  return avx2 ? &lanes_common_avx2<AccMode, kWide> : &lanes_common_baseline<AccMode, kWide>;
+  return avx2 ? &lanes_common_avx2<AccMode, kWide, kPair> : &lanes_common_baseline<AccMode, kWide, kPair>;
 }
 template <Rounding AccMode, bool kInteger>
 PanelFn select_lanes_for(const FastPlan& plan, bool avx2) {
   if constexpr (!kInteger && (AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr)) {
     if (!plan.product) {
+      if constexpr (AccMode == Rounding::sr) {
+        if (plan.accumulate.sr_pair) return select_lanes_common<AccMode, true, true>(avx2);
+      }
       return plan.accumulate.wide ? select_lanes_common<AccMode, true>(avx2) : select_lanes_common<AccMode, false>(avx2);
+    }
+  }
+  if constexpr (!kInteger && AccMode == Rounding::sr) {
+    if (plan.accumulate.sr_pair) {
+      // With rounded products: in the accumulator's mode, nearest-even or
+      // toward zero, as below.
+      if (plan.product->integer()) return nullptr;
+      switch (plan.product->mode) {
+        case Rounding::sr:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::sr, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::sr, true>;
+        case Rounding::rne:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::rne, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::rne, true>;
+        case Rounding::rtz:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::rtz, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::rtz, true>;
+        default: return nullptr;
+      }
     }
   }
   if (!plan.product) {
