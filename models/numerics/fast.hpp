@@ -509,6 +509,32 @@ ACCSIM_INLINE typename Lanes<W>::U sr_draw_lanes(const Rounder& r, typename Lane
   return mix64_lanes<W>(r.sr_mixed_seed ^ key) >> 32;
 }
 
+// The same draw at the top of the word, (sr_draw << 32): mix64's last step
+// z ^ (z >> 31) keeps its top 32 bits there, so no shift brings them down.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U sr_draw_high_lanes(const Rounder& r, typename Lanes<W>::U key) {
+  using U = typename Lanes<W>::U;
+  U z = r.sr_mixed_seed ^ key;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) & 0xffffffff00000000ULL;
+}
+
+// Stochastic rounding of an exact x's bits u, where x is zero or a normal
+// of the format no larger than its largest value (as round_common), with
+// draw_high = sr_draw_high_lanes: round_magnitude's test frac * 2^32 > draw
+// as frac * 2^64 > draw * 2^32, both within 64 bits, frac * 2^64 being the
+// discarded bits moved to the top of the word. The carry moves into the
+// exponent as the value moves into the next binade, never past the largest
+// value (which is on the grid); a zero has no discarded bits and stays.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U round_sr_common(const Rounder& r, typename Lanes<W>::U u,
+                                                   typename Lanes<W>::U draw_high) {
+  using U = typename Lanes<W>::U;
+  const U up = (U)((u << (64 - r.drop)) > draw_high);
+  return (u & ~r.drop_mask) + (up & (r.drop_mask + 1));
+}
+
 // --- The common case, for hot loops that branch to round_lanes on the rest --
 //
 // Most roundings in a realistic GEMM neither overflow nor underflow. For

@@ -475,7 +475,7 @@ template <Rounding Mode>
 struct alignas(32) HotRounder {
   L4::U magnitude, range_offset, sign_exponent, exponent_step, keep;
   L4::I range_limit;
-  L4::U unit, draw_offset;  // for stochastic rounding of pairs (see round_sr_pair)
+  L4::U unit, frac_shift;  // for stochastic rounding (see round_sr)
   explicit HotRounder(const fast::Rounder& r)
       : magnitude(L4::U{} + ~(std::uint64_t{1} << 63)),
         range_offset(L4::U{} + r.range_offset),
@@ -484,7 +484,7 @@ struct alignas(32) HotRounder {
         keep(L4::U{} + ~r.drop_mask),
         range_limit(L4::I{} + r.range_limit),
         unit(L4::U{} + (r.drop_mask + 1)),
-        draw_offset(L4::U{} + r.sr_draw_offset) {}
+        frac_shift(L4::U{} + static_cast<std::uint64_t>(64 - r.drop)) {}
   ACCSIM_INLINE L4::I outside(L4::U u) const { return (L4::I)((u & magnitude) + range_offset) > range_limit; }
   ACCSIM_INLINE L4::U round(L4::U u) const {
     if constexpr (Mode == Rounding::rtz) {
@@ -494,21 +494,12 @@ struct alignas(32) HotRounder {
       return (L4::U)(((L4::D)(u) + c) - c);
     }
   }
-  // fast::round_sr_pair_lanes for x = s + e whose round-to-odd u is a
-  // non-zero normal no larger than the largest value, with the draw r: in
-  // the binade of u, A - G (signed as x: s - kept and r * q * 2^-32) is
-  // exact, spanning at most 33 bits (the format has at least 20 fraction
-  // bits, see make_lanes), so fl((A - G) + e) has the sign of the exact
-  // |x| - kept - G, and rounding up adds 1 << drop to kept's bits (a carry
-  // moves into the exponent, never past the largest value: u <= max, which
-  // is on the grid, so kept == max only when x == max).
-  ACCSIM_INLINE L4::U round_sr_pair(L4::D s, L4::D e, L4::U u, L4::U draw) const {
-    const L4::U kept = u & keep;
-    const L4::D a = s - (L4::D)(kept);
-    const L4::D g = ((L4::D)(draw | 0x4330000000000000ULL) - 0x1p52) * (L4::D)((u & sign_exponent) - draw_offset);
-    const L4::D d = (a - g) + e;
-    const L4::I up = (L4::I)(((L4::U)(d)) ^ (u & ~magnitude)) > 0;
-    return kept + (L4::U(up) & unit);
+  // Stochastic rounding of an exact non-zero normal u no larger than the
+  // largest value (see fast::round_sr_common), with the draw at the top of
+  // the word: the discarded bits moved to the top by one vpsllvq.
+  ACCSIM_INLINE L4::U round_sr(L4::U u, L4::U draw_high) const {
+    const L4::U up = (L4::U)((u << frac_shift) > draw_high);
+    return (u & keep) + (up & unit);
   }
 };
 
@@ -803,15 +794,23 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
 // panel_kernel_lanes for float accumulators in nearest-even, toward zero and
 // stochastic rounding with exact products, the configurations of the
 // baselines (fp32, bf16, fp16 ...): as panel_kernel_common, each k-step
-// tests its four round-to-odd sums with one range test; where every lane is
-// a non-zero normal no larger than the format's largest value, HotRounder
-// (or, in stochastic rounding, round_magnitude on the bit pattern, whose
-// carry moves into the exponent and never past the largest value, which is
-// on the grid) rounds them without overflow or underflow. Other steps, and
-// the first of every chunk, take accumulate_lanes. Padding columns start
-// from 2^emin (job.init), as in panel_kernel_common.
-// kWide: sums through sum_to_odd (a wide rounder); otherwise exact in double.
-// kPair: stochastic rounding of TwoSum's pairs (fast::Rounder::sr_pair; wide).
+// tests its four sums with one range test; where every lane is a non-zero
+// normal no larger than the format's largest value, and (kWide) every sum
+// is exact in double, HotRounder rounds them without overflow or underflow
+// (stochastic rounding: HotRounder::round_sr, whose carry moves into the
+// exponent and never past the largest value, which is on the grid). Other
+// steps take accumulate_lanes (round-to-odd sums, or pairs). Padding
+// columns start from 2^emin (job.init), as in panel_kernel_common, and a
+// chunk's first step, a lone product, takes the same test as the others.
+//
+// Wide sums are nearly always exact in practice (an fp32 or bf16 sum and an
+// e4m3 product lie within 53 bits of each other unless they are 2^30 apart),
+// so the hot loop tests that instead of forming round-to-odd sums:
+// s = fl(acc + p) is exact iff s - acc == p and s - p == acc (the
+// difference with the larger operand is itself exact, Fast2Sum, and equals
+// the other operand iff TwoSum's error is zero).
+// kWide: a wide rounder (sums not always exact in double); kPair: its sums
+// are rounded as TwoSum's pairs (fast::Rounder::sr_pair).
 template <Rounding AccMode, bool kWide, bool kAvx2, bool kPair = false>
 ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   static_assert(AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr);
@@ -823,21 +822,17 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   acc_tally = LaneTally{};
   L4::I acc_exact{}, acc_swamp_or_exact{};
   HotRounder<kSr ? Rounding::rtz : AccMode> hot(acc_r);
-  const auto draw_of = [&](const L4::U key) __attribute__((always_inline)) {
-    if constexpr (kSr) {
-      return fast::sr_draw_lanes<4>(acc_r, key);
-    } else {
-      (void)key;
-      return L4::U{};
-    }
-  };
   const auto slow_step = [&](L4::D& acc, const L4::D p, const L4::U key) __attribute__((always_inline)) {
     L4::I swamp;
     fast::Rounded<4> s;
     if constexpr (kPair) {
-      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw_of(key));
+      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, fast::sr_draw_lanes<4>(acc_r, key));
+    } else if constexpr (kSr) {
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp,
+                                                                        fast::sr_draw_lanes<4>(acc_r, key));
     } else {
-      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw_of(key));
+      (void)key;
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp);
     }
     acc_tally.overflow -= s.overflow;
     acc_tally.underflow -= s.underflow;
@@ -845,16 +840,10 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     acc_swamp_or_exact -= swamp | s.exact;
     acc = s.value;
   };
-  const auto commit_bits = [&](L4::D& acc, const L4::U u, const L4::U bits) __attribute__((always_inline)) {
-    const L4::I exact = (L4::I)(bits == u);
-    acc_exact -= exact;
-    acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
-    acc = (L4::D)(bits);
-  };
   const auto commit = [&](L4::D& acc, const L4::U u, const L4::U key) __attribute__((always_inline)) {
     L4::U bits;
     if constexpr (kSr) {
-      bits = fast::round_magnitude<Rounding::sr, 4>(acc_r, u, L4::I{}, draw_of(key));
+      bits = hot.round_sr(u, fast::sr_draw_high_lanes<4>(acc_r, key));
     } else {
       (void)key;
       bits = hot.round(u);
@@ -863,6 +852,10 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     acc_exact -= exact;
     acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
     acc = (L4::D)(bits);
+  };
+  // Lanes whose sum s = fl(acc + p) is not exact (see above).
+  const auto inexact = [](const L4::D acc, const L4::D p, const L4::D s) __attribute__((always_inline)) {
+    return (L4::I)((s - acc) != p) | (L4::I)((s - p) != acc);
   };
   const std::uint64_t stride = job.sr_steps;
   const auto keys_at = [&](int v) {
@@ -878,53 +871,21 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
     const std::size_t c1 = std::min(job.k, c0 + job.chunk);
     L4::D acc0 = init0, acc1 = init1, acc2 = init2, acc3 = init3;
-    {
-      const double av = job.a_row[c0];
-      const L4::D a = {av, av, av, av};
-      const double* brow = job.panel + c0 * kPanel;
-      slow_step(acc0, a * load(brow), key0 + c0);
-      slow_step(acc1, a * load(brow + 4), key1 + c0);
-      slow_step(acc2, a * load(brow + 8), key2 + c0);
-      slow_step(acc3, a * load(brow + 12), key3 + c0);
-    }
-    std::size_t kk = c0 + 1;
+    std::size_t kk = c0;
     for (;;) {
-      if constexpr (kPair) {
-        for (; kk < c1; ++kk) {
-          const double av = job.a_row[kk];
-          const L4::D a = {av, av, av, av};
-          const double* brow = job.panel + kk * kPanel;
-          L4::D e0, e1, e2, e3;
-          const L4::D s0 = fast::two_sum<4>(acc0, a * load(brow), &e0), s1 = fast::two_sum<4>(acc1, a * load(brow + 4), &e1),
-                      s2 = fast::two_sum<4>(acc2, a * load(brow + 8), &e2),
-                      s3 = fast::two_sum<4>(acc3, a * load(brow + 12), &e3);
-          const L4::U u0 = (L4::U)(fast::to_odd<4>(s0, e0)), u1 = (L4::U)(fast::to_odd<4>(s1, e1)),
-                      u2 = (L4::U)(fast::to_odd<4>(s2, e2)), u3 = (L4::U)(fast::to_odd<4>(s3, e3));
-          asm volatile("" : "+m"(hot));
-          const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
-          if (any_lane<kAvx2>(outside)) [[unlikely]] break;
-          commit_bits(acc0, u0, hot.round_sr_pair(s0, e0, u0, draw_of(key0 + kk)));
-          commit_bits(acc1, u1, hot.round_sr_pair(s1, e1, u1, draw_of(key1 + kk)));
-          commit_bits(acc2, u2, hot.round_sr_pair(s2, e2, u2, draw_of(key2 + kk)));
-          commit_bits(acc3, u3, hot.round_sr_pair(s3, e3, u3, draw_of(key3 + kk)));
-        }
-      }
-      for (; !kPair && kk < c1; ++kk) {
+      for (; kk < c1; ++kk) {
         const double av = job.a_row[kk];
         const L4::D a = {av, av, av, av};
         const double* brow = job.panel + kk * kPanel;
-        const auto sum = [](const L4::D acc, const L4::D p) __attribute__((always_inline)) {
-          if constexpr (kWide) {
-            return (L4::U)(fast::sum_to_odd<4>(acc, p));
-          } else {
-            return (L4::U)(acc + p);
-          }
-        };
-        const L4::U u0 = sum(acc0, a * load(brow)), u1 = sum(acc1, a * load(brow + 4)),
-                    u2 = sum(acc2, a * load(brow + 8)), u3 = sum(acc3, a * load(brow + 12));
+        const L4::D p0 = a * load(brow), p1 = a * load(brow + 4), p2 = a * load(brow + 8), p3 = a * load(brow + 12);
+        const L4::D s0 = acc0 + p0, s1 = acc1 + p1, s2 = acc2 + p2, s3 = acc3 + p3;
+        const L4::U u0 = (L4::U)(s0), u1 = (L4::U)(s1), u2 = (L4::U)(s2), u3 = (L4::U)(s3);
         asm volatile("" : "+m"(hot));
-        const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
-        if (any_lane<kAvx2>(outside)) [[unlikely]] break;
+        L4::I bad = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
+        if constexpr (kWide) {
+          bad |= inexact(acc0, p0, s0) | inexact(acc1, p1, s1) | inexact(acc2, p2, s2) | inexact(acc3, p3, s3);
+        }
+        if (any_lane<kAvx2>(bad)) [[unlikely]] break;
         commit(acc0, u0, key0 + kk);
         commit(acc1, u1, key1 + kk);
         commit(acc2, u2, key2 + kk);
@@ -952,30 +913,54 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
 
 // Merges chunk sums as merge_chunks does, for plan_any_lanes' merge rounders;
 // chunk c's merge draws with step K + c's key (`first_key`: the panel's
-// first column at step K).
+// first column at step K). Nearest-even, toward zero and stochastic
+// rounding take the common case where a vector's sums are exact in double
+// and neither tiny nor too large (zeros are fine: fast::special_lanes), as
+// merge_chunks_common; other vectors go through accumulate_lanes.
 template <Rounding Mode, bool kInteger>
 ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
                                       LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
+  constexpr bool kCommon = !kInteger && (Mode == Rounding::rne || Mode == Rounding::rtz || Mode == Rounding::sr);
+  constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
   L4::D running[kVectors] = {};
   for (std::size_t c = 0; c < chunks; ++c) {
     for (int v = 0; v < kVectors; ++v) {
+      const L4::D addend = load(sums + c * kPanel + 4 * v);
+      L4::U keys{};
+      if constexpr (Mode == Rounding::sr) {
+        const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
+        const std::uint64_t key = first_key + c;
+        keys = L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride, key + (col + 3) * stride};
+      }
       L4::I swamp;
+      if constexpr (kCommon) {
+        const L4::D acc = running[v];
+        const L4::D s = acc + addend;
+        const L4::U u = (L4::U)(s), ua = u & kMagnitude;
+        const L4::I bad = fast::special_lanes<4>(r, ua) | (L4::I)((s - acc) != addend) | (L4::I)((s - addend) != acc);
+        if (!any_lane<false>(bad)) {
+          L4::U bits;
+          if constexpr (Mode == Rounding::sr) {
+            bits = fast::round_sr_common<4>(r, u, fast::sr_draw_high_lanes<4>(r, keys));
+          } else {
+            bits = fast::round_common<Mode, 4>(r, u, ua);
+          }
+          tally.exact -= (L4::I)(bits == u);
+          tally.swamp -= (L4::I)(addend != 0.0) & (L4::I)(bits == (L4::U)(acc));
+          running[v] = (L4::D)(bits);
+          continue;
+        }
+      }
       fast::Rounded<4> m;
       if constexpr (kInteger) {
-        m = fast::accumulate_integer_lanes<4>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp);
+        m = fast::accumulate_integer_lanes<4>(r, running[v], addend, &swamp);
       } else {
         L4::U draw{};
-        if constexpr (Mode == Rounding::sr) {
-          const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
-          const std::uint64_t key = first_key + c;
-          draw = fast::sr_draw_lanes<4>(r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride,
-                                                key + (col + 3) * stride});
-        }
+        if constexpr (Mode == Rounding::sr) draw = fast::sr_draw_lanes<4>(r, keys);
         if (Mode == Rounding::sr && r.sr_pair) {
-          m = fast::accumulate_sr_pair_lanes<4>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp, draw);
+          m = fast::accumulate_sr_pair_lanes<4>(r, running[v], addend, &swamp, draw);
         } else {
-          m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], load(sums + c * kPanel + 4 * v),
-                                                                        &swamp, draw);
+          m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], addend, &swamp, draw);
         }
       }
       running[v] = m.value;

@@ -281,6 +281,34 @@ TEST(LanesSrPair, RoundsExactValuesAsRoundPack) {
   }
 }
 
+// The hot loops' stochastic rounding of exact zeros and normals no larger
+// than the largest value (round_sr_common, with the draw at the top of the
+// word) against round_pack, at the draw's extremes too.
+TEST(LanesSrCommon, MatchesRoundPack) {
+  std::mt19937_64 rng(test_seed() + 6);
+  for (const char* name : {"fp32", "bf16", "fp16", "M10E5", "M7E4", "M3E4", "M20E8", "M50E10"}) {
+    FloatFormat f = parse_float_format(name);
+    f.rounding = Rounding::sr;
+    f.sr_seed = 31;
+    const fast::Span in{f.emax(), std::max(f.emin() - f.man_bits - 40, f.emax() - 52)};
+    const auto rounder = fast::Rounder::make_lanes(f, in);
+    ASSERT_TRUE(rounder.has_value()) << name;
+    const double max = to_double(max_finite_bits(f, false), f);
+    using L = fast::Lanes<1>;
+    for (int i = 0; i < 20000; ++i) {
+      const double x = random_on_span(rng, in);
+      if (std::fabs(x) > max || (x != 0 && std::fabs(x) < std::ldexp(1.0, f.emin()))) continue;
+      const std::uint32_t r = i % 4 == 0 ? 0u : i % 4 == 1 ? 0xffffffffu : static_cast<std::uint32_t>(rng());
+      const std::uint64_t key = key_for_draw(f.sr_seed, r, rng());
+      const Result want = round_pack(f, exact_from_double(x), false, key);
+      const L::U bits = fast::round_sr_common<1>(*rounder, L::U{std::bit_cast<std::uint64_t>(x)},
+                                                 fast::sr_draw_high_lanes<1>(*rounder, L::U{key}));
+      ASSERT_EQ(fast::Encoder(f)(std::bit_cast<double>(bits[0])), want.bits)
+          << name << std::hexfloat << " x=" << x << " draw=" << r;
+    }
+  }
+}
+
 // sum_to_odd against the exact sum: equal when a double holds it, otherwise
 // an odd double strictly between the exact sum's two neighbours.
 TEST(LanesSumToOdd, IsRoundToOddOfTheExactSum) {
