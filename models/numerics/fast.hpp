@@ -183,6 +183,13 @@ struct Lanes<4> {
   typedef std::int64_t I __attribute__((vector_size(32)));
 };
 
+template <>
+struct Lanes<8> {
+  typedef double D __attribute__((vector_size(64)));
+  typedef std::uint64_t U __attribute__((vector_size(64)));
+  typedef std::int64_t I __attribute__((vector_size(64)));
+};
+
 #define ACCSIM_INLINE inline __attribute__((always_inline))
 
 template <int W>

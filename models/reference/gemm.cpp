@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include <immintrin.h>
 
@@ -291,6 +292,8 @@ struct LaneTally {
 typedef double UnalignedD __attribute__((vector_size(32), aligned(8), may_alias));
 ACCSIM_INLINE L4::D load(const double* p) { return *reinterpret_cast<const UnalignedD*>(p); }
 ACCSIM_INLINE void store(double* p, L4::D v) { *reinterpret_cast<UnalignedD*>(p) = v; }
+typedef std::uint64_t UnalignedU __attribute__((vector_size(32), aligned(8), may_alias));
+ACCSIM_INLINE L4::U load(const std::uint64_t* p) { return *reinterpret_cast<const UnalignedU*>(p); }
 
 struct PanelJob {
   const double* a_row;  // k values
@@ -496,12 +499,29 @@ struct alignas(32) HotRounder {
   }
   // Stochastic rounding of an exact non-zero normal u no larger than the
   // largest value (see fast::round_sr_common), with the draw at the top of
-  // the word: the discarded bits moved to the top by one vpsllvq.
-  ACCSIM_INLINE L4::U round_sr(L4::U u, L4::U draw_high) const {
+  // the word: the discarded bits moved to the top by one vpsllvq; with
+  // AVX-512, an unsigned compare into a mask and a masked add.
+  template <bool kAvx512>
+  ACCSIM_INLINE L4::U round_sr(L4::U u, L4::U draw_high) const;
+};
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) inline L4::U add_if_above_avx512(const L4::U& kept,
+                                                                                          const L4::U& x,
+                                                                                          const L4::U& y,
+                                                                                          const L4::U& unit) {
+  const __mmask8 above = _mm256_cmpgt_epu64_mask(reinterpret_cast<__m256i>(x), reinterpret_cast<__m256i>(y));
+  return reinterpret_cast<L4::U>(_mm256_mask_add_epi64(reinterpret_cast<__m256i>(kept), above,
+                                                       reinterpret_cast<__m256i>(kept), reinterpret_cast<__m256i>(unit)));
+}
+template <Rounding Mode>
+template <bool kAvx512>
+ACCSIM_INLINE L4::U HotRounder<Mode>::round_sr(L4::U u, L4::U draw_high) const {
+  if constexpr (kAvx512) {
+    return add_if_above_avx512(u & keep, u << frac_shift, draw_high, unit);
+  } else {
     const L4::U up = (L4::U)((u << frac_shift) > draw_high);
     return (u & keep) + (up & unit);
   }
-};
+}
 
 // The kernel for nearest-even and toward-zero (products, if rounded, too).
 // Each k-step first tests its four sums with one range test per vector,
@@ -791,6 +811,29 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   job.tallies[1] = acc_tally;
 }
 
+// Stochastic rounding's draws for a panel's kPanel columns at steps 0 .. k - 1,
+// at the top of the word (fast::sr_draw_high_lanes), step-major: column j's
+// key at step 0 is key0 + j * stride (sr_key), and the key grows by one a
+// step.
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void fill_draws_avx512(std::uint64_t mixed_seed,
+                                                                               std::uint64_t key0,
+                                                                               std::uint64_t stride, std::size_t k,
+                                                                               std::uint64_t* out) {
+  using L8 = fast::Lanes<8>;
+  typedef std::uint64_t Unaligned8 __attribute__((vector_size(64), aligned(8), may_alias));
+  fast::Rounder r;
+  r.sr_mixed_seed = mixed_seed;
+  L8::U low{}, high{};
+  for (int l = 0; l < 8; ++l) {
+    low[l] = key0 + static_cast<std::uint64_t>(l) * stride;
+    high[l] = key0 + static_cast<std::uint64_t>(l + 8) * stride;
+  }
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel) = fast::sr_draw_high_lanes<8>(r, low + kk);
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel + 8) = fast::sr_draw_high_lanes<8>(r, high + kk);
+  }
+}
+
 // panel_kernel_lanes for float accumulators in nearest-even, toward zero and
 // stochastic rounding with exact products, the configurations of the
 // baselines (fp32, bf16, fp16 ...): as panel_kernel_common, each k-step
@@ -811,7 +854,12 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
 // the other operand iff TwoSum's error is zero).
 // kWide: a wide rounder (sums not always exact in double); kPair: its sums
 // are rounded as TwoSum's pairs (fast::Rounder::sr_pair).
-template <Rounding AccMode, bool kWide, bool kAvx2, bool kPair = false>
+//
+// kAvx512 (stochastic rounding): the panel's draws are made ahead of the
+// loop, 8 lanes at a time (fill_draws_avx512), where every AVX-512
+// instruction does twice the lanes' work; inside the loop, 4-lane vectors
+// keep all three vector ports (512-bit instructions in flight close one).
+template <Rounding AccMode, bool kWide, bool kAvx2, bool kPair = false, bool kAvx512 = false>
 ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   static_assert(AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr);
   static_assert(!kPair || (kWide && AccMode == Rounding::sr));
@@ -822,15 +870,38 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   acc_tally = LaneTally{};
   L4::I acc_exact{}, acc_swamp_or_exact{};
   HotRounder<kSr ? Rounding::rtz : AccMode> hot(acc_r);
-  const auto slow_step = [&](L4::D& acc, const L4::D p, const L4::U key) __attribute__((always_inline)) {
+  // The draws of step kk for vector v, at the top of the word (kAvx512:
+  // made ahead, see above; `key` is then unused).
+  const std::uint64_t* draws = nullptr;
+  if constexpr (kSr && kAvx512) {
+    thread_local std::vector<std::uint64_t> buffer;
+    if (buffer.size() < job.k * kPanel) buffer.resize(job.k * kPanel);
+    fill_draws_avx512(acc_r.sr_mixed_seed, job.sr_key0, job.sr_steps, job.k, buffer.data());
+    draws = buffer.data();
+  }
+  (void)draws;
+  const auto draw_high = [&](int v, std::size_t kk, const L4::U key) __attribute__((always_inline)) {
+    if constexpr (kAvx512) {
+      (void)key;
+      return load(draws + kk * kPanel + 4 * v);
+    } else {
+      (void)v;
+      (void)kk;
+      return fast::sr_draw_high_lanes<4>(acc_r, key);
+    }
+  };
+  const auto slow_step = [&](L4::D& acc, const L4::D p, int v, std::size_t kk, const L4::U key)
+                             __attribute__((always_inline)) {
     L4::I swamp;
     fast::Rounded<4> s;
     if constexpr (kPair) {
-      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, fast::sr_draw_lanes<4>(acc_r, key));
+      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw_high(v, kk, key) >> 32);
     } else if constexpr (kSr) {
       s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp,
-                                                                        fast::sr_draw_lanes<4>(acc_r, key));
+                                                                        draw_high(v, kk, key) >> 32);
     } else {
+      (void)v;
+      (void)kk;
       (void)key;
       s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp);
     }
@@ -840,11 +911,14 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     acc_swamp_or_exact -= swamp | s.exact;
     acc = s.value;
   };
-  const auto commit = [&](L4::D& acc, const L4::U u, const L4::U key) __attribute__((always_inline)) {
+  const auto commit = [&](L4::D& acc, const L4::U u, int v, std::size_t kk, const L4::U key)
+                          __attribute__((always_inline)) {
     L4::U bits;
     if constexpr (kSr) {
-      bits = hot.round_sr(u, fast::sr_draw_high_lanes<4>(acc_r, key));
+      bits = hot.template round_sr<kAvx512>(u, draw_high(v, kk, key));
     } else {
+      (void)v;
+      (void)kk;
       (void)key;
       bits = hot.round(u);
     }
@@ -886,19 +960,19 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
           bad |= inexact(acc0, p0, s0) | inexact(acc1, p1, s1) | inexact(acc2, p2, s2) | inexact(acc3, p3, s3);
         }
         if (any_lane<kAvx2>(bad)) [[unlikely]] break;
-        commit(acc0, u0, key0 + kk);
-        commit(acc1, u1, key1 + kk);
-        commit(acc2, u2, key2 + kk);
-        commit(acc3, u3, key3 + kk);
+        commit(acc0, u0, 0, kk, key0 + kk);
+        commit(acc1, u1, 1, kk, key1 + kk);
+        commit(acc2, u2, 2, kk, key2 + kk);
+        commit(acc3, u3, 3, kk, key3 + kk);
       }
       if (kk == c1) break;
       const double av = job.a_row[kk];
       const L4::D a = {av, av, av, av};
       const double* brow = job.panel + kk * kPanel;
-      slow_step(acc0, a * load(brow), key0 + kk);
-      slow_step(acc1, a * load(brow + 4), key1 + kk);
-      slow_step(acc2, a * load(brow + 8), key2 + kk);
-      slow_step(acc3, a * load(brow + 12), key3 + kk);
+      slow_step(acc0, a * load(brow), 0, kk, key0 + kk);
+      slow_step(acc1, a * load(brow + 4), 1, kk, key1 + kk);
+      slow_step(acc2, a * load(brow + 8), 2, kk, key2 + kk);
+      slow_step(acc3, a * load(brow + 12), 3, kk, key3 + kk);
       ++kk;
     }
     double* out = sums + chunks * kPanel;
@@ -916,21 +990,37 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
 // first column at step K). Nearest-even, toward zero and stochastic
 // rounding take the common case where a vector's sums are exact in double
 // and neither tiny nor too large (zeros are fine: fast::special_lanes), as
-// merge_chunks_common; other vectors go through accumulate_lanes.
-template <Rounding Mode, bool kInteger>
+// merge_chunks_common; other vectors go through accumulate_lanes. kAvx512
+// (stochastic rounding): the draws made ahead, as in
+// panel_kernel_lanes_common.
+template <Rounding Mode, bool kInteger, bool kAvx2 = false, bool kAvx512 = false>
 ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
                                       LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
   constexpr bool kCommon = !kInteger && (Mode == Rounding::rne || Mode == Rounding::rtz || Mode == Rounding::sr);
   constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
+  const std::uint64_t* draws = nullptr;
+  if constexpr (Mode == Rounding::sr && kAvx512) {
+    thread_local std::vector<std::uint64_t> buffer;
+    if (buffer.size() < chunks * kPanel) buffer.resize(chunks * kPanel);
+    fill_draws_avx512(r.sr_mixed_seed, first_key, stride, chunks, buffer.data());
+    draws = buffer.data();
+  }
+  (void)draws;
   L4::D running[kVectors] = {};
   for (std::size_t c = 0; c < chunks; ++c) {
     for (int v = 0; v < kVectors; ++v) {
       const L4::D addend = load(sums + c * kPanel + 4 * v);
-      L4::U keys{};
+      L4::U draw_high{};
+      (void)draw_high;
       if constexpr (Mode == Rounding::sr) {
-        const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
-        const std::uint64_t key = first_key + c;
-        keys = L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride, key + (col + 3) * stride};
+        if constexpr (kAvx512) {
+          draw_high = load(draws + c * kPanel + 4 * v);
+        } else {
+          const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
+          const std::uint64_t key = first_key + c;
+          draw_high = fast::sr_draw_high_lanes<4>(
+              r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride, key + (col + 3) * stride});
+        }
       }
       L4::I swamp;
       if constexpr (kCommon) {
@@ -938,10 +1028,10 @@ ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums
         const L4::D s = acc + addend;
         const L4::U u = (L4::U)(s), ua = u & kMagnitude;
         const L4::I bad = fast::special_lanes<4>(r, ua) | (L4::I)((s - acc) != addend) | (L4::I)((s - addend) != acc);
-        if (!any_lane<false>(bad)) {
+        if (!any_lane<kAvx2>(bad)) {
           L4::U bits;
           if constexpr (Mode == Rounding::sr) {
-            bits = fast::round_sr_common<4>(r, u, fast::sr_draw_high_lanes<4>(r, keys));
+            bits = fast::round_sr_common<4>(r, u, draw_high);
           } else {
             bits = fast::round_common<Mode, 4>(r, u, ua);
           }
@@ -956,7 +1046,7 @@ ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums
         m = fast::accumulate_integer_lanes<4>(r, running[v], addend, &swamp);
       } else {
         L4::U draw{};
-        if constexpr (Mode == Rounding::sr) draw = fast::sr_draw_lanes<4>(r, keys);
+        if constexpr (Mode == Rounding::sr) draw = draw_high >> 32;
         if (Mode == Rounding::sr && r.sr_pair) {
           m = fast::accumulate_sr_pair_lanes<4>(r, running[v], addend, &swamp, draw);
         } else {
@@ -1072,7 +1162,7 @@ __attribute__((target("avx2"))) void lanes_common_avx2(const PanelJob& job) {
 }
 template <Rounding AccMode, bool kWide, bool kPair>
 __attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void lanes_common_avx512(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, true, kPair>(job);
+  panel_kernel_lanes_common<AccMode, kWide, true, kPair, true>(job);
 }
 template <Rounding AccMode, bool kWide, bool kPair>
 void lanes_common_baseline(const PanelJob& job) {
@@ -1146,7 +1236,13 @@ template <Rounding Mode, bool kInteger>
 __attribute__((target("avx2"))) void merge_lanes_avx2(const fast::Rounder& r, const double* sums, std::size_t chunks,
                                                      double* out, LaneTally& tally, std::uint64_t first_key,
                                                      std::uint64_t stride) {
-  merge_chunks_lanes<Mode, kInteger>(r, sums, chunks, out, tally, first_key, stride);
+  merge_chunks_lanes<Mode, kInteger, true>(r, sums, chunks, out, tally, first_key, stride);
+}
+template <Rounding Mode>
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void merge_lanes_avx512(
+    const fast::Rounder& r, const double* sums, std::size_t chunks, double* out, LaneTally& tally,
+    std::uint64_t first_key, std::uint64_t stride) {
+  merge_chunks_lanes<Mode, false, true, true>(r, sums, chunks, out, tally, first_key, stride);
 }
 template <Rounding Mode, bool kInteger>
 void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
@@ -1156,6 +1252,9 @@ void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_
 MergeLanesFn select_merge_lanes(const fast::Rounder& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
   if (r.integer()) return avx2 ? &merge_lanes_avx2<Rounding::rne, true> : &merge_lanes_baseline<Rounding::rne, true>;
+  if (r.mode == Rounding::sr && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return &merge_lanes_avx512<Rounding::sr>;
+  }
   return fast::dispatch_any_mode(r.mode, [&]<Rounding M>() -> MergeLanesFn {
     return avx2 ? &merge_lanes_avx2<M, false> : &merge_lanes_baseline<M, false>;
   });
