@@ -811,6 +811,9 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   job.tallies[1] = acc_tally;
 }
 
+// Steps whose draws fill_draws_avx512 makes at a time (64 KiB).
+constexpr std::size_t kDrawBlock = 512;
+
 // Stochastic rounding's draws for a panel's kPanel columns at steps 0 .. k - 1,
 // at the top of the word (fast::sr_draw_high_lanes), step-major: column j's
 // key at step 0 is key0 + j * stride (sr_key), and the key grows by one a
@@ -871,19 +874,23 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   L4::I acc_exact{}, acc_swamp_or_exact{};
   HotRounder<kSr ? Rounding::rtz : AccMode> hot(acc_r);
   // The draws of step kk for vector v, at the top of the word (kAvx512:
-  // made ahead, see above; `key` is then unused).
-  const std::uint64_t* draws = nullptr;
+  // made ahead, see above, for steps block_start .. block_end - 1; `key` is
+  // then unused).
+  std::uint64_t* draws = nullptr;
+  std::size_t block_start = 0, block_end = 0;
   if constexpr (kSr && kAvx512) {
-    thread_local std::vector<std::uint64_t> buffer;
-    if (buffer.size() < job.k * kPanel) buffer.resize(job.k * kPanel);
-    fill_draws_avx512(acc_r.sr_mixed_seed, job.sr_key0, job.sr_steps, job.k, buffer.data());
+    thread_local std::vector<std::uint64_t> buffer(kDrawBlock * kPanel);
     draws = buffer.data();
   }
-  (void)draws;
+  const auto refill = [&](std::size_t from) {
+    block_start = from;
+    block_end = std::min(job.k, from + kDrawBlock);
+    fill_draws_avx512(acc_r.sr_mixed_seed, job.sr_key0 + from, job.sr_steps, block_end - from, draws);
+  };
   const auto draw_high = [&](int v, std::size_t kk, const L4::U key) __attribute__((always_inline)) {
     if constexpr (kAvx512) {
       (void)key;
-      return load(draws + kk * kPanel + 4 * v);
+      return load(draws + (kk - block_start) * kPanel + 4 * v);
     } else {
       (void)v;
       (void)kk;
@@ -947,7 +954,14 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     L4::D acc0 = init0, acc1 = init1, acc2 = init2, acc3 = init3;
     std::size_t kk = c0;
     for (;;) {
-      for (; kk < c1; ++kk) {
+      std::size_t stop = c1;
+      if constexpr (kSr && kAvx512) {
+        if (kk >= block_end) refill(kk);
+        stop = std::min(c1, block_end);
+      } else {
+        (void)refill;
+      }
+      for (; kk < stop; ++kk) {
         const double av = job.a_row[kk];
         const L4::D a = {av, av, av, av};
         const double* brow = job.panel + kk * kPanel;
@@ -966,6 +980,7 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
         commit(acc3, u3, 3, kk, key3 + kk);
       }
       if (kk == c1) break;
+      if (kk == stop) continue;  // the end of a block of draws
       const double av = job.a_row[kk];
       const L4::D a = {av, av, av, av};
       const double* brow = job.panel + kk * kPanel;
@@ -998,23 +1013,27 @@ ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums
                                       LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
   constexpr bool kCommon = !kInteger && (Mode == Rounding::rne || Mode == Rounding::rtz || Mode == Rounding::sr);
   constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
-  const std::uint64_t* draws = nullptr;
+  std::uint64_t* draws = nullptr;
   if constexpr (Mode == Rounding::sr && kAvx512) {
-    thread_local std::vector<std::uint64_t> buffer;
-    if (buffer.size() < chunks * kPanel) buffer.resize(chunks * kPanel);
-    fill_draws_avx512(r.sr_mixed_seed, first_key, stride, chunks, buffer.data());
+    thread_local std::vector<std::uint64_t> buffer(kDrawBlock * kPanel);
     draws = buffer.data();
   }
-  (void)draws;
   L4::D running[kVectors] = {};
   for (std::size_t c = 0; c < chunks; ++c) {
+    if constexpr (Mode == Rounding::sr && kAvx512) {
+      if (c % kDrawBlock == 0) {
+        fill_draws_avx512(r.sr_mixed_seed, first_key + c, stride, std::min(kDrawBlock, chunks - c), draws);
+      }
+    } else {
+      (void)draws;
+    }
     for (int v = 0; v < kVectors; ++v) {
       const L4::D addend = load(sums + c * kPanel + 4 * v);
       L4::U draw_high{};
       (void)draw_high;
       if constexpr (Mode == Rounding::sr) {
         if constexpr (kAvx512) {
-          draw_high = load(draws + c * kPanel + 4 * v);
+          draw_high = load(draws + (c % kDrawBlock) * kPanel + 4 * v);
         } else {
           const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
           const std::uint64_t key = first_key + c;

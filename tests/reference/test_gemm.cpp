@@ -207,6 +207,9 @@ std::vector<GemmCase> lanes_cases() {
            {"bf16", "fp32,round=sr,seed=15", "fp32,round=rtz", "chunked:8", "none", 5, 120, 17, 64},
            {"bf16", "fp32,round=sr,ftz,seed=16", "", "chunked:16", "none", 5, 120, 17, 62},
            {"e4m3", "M20E8,round=sr,seed=17", "", "sequential", "none", 5, 200, 33},
+           // More steps, and more chunks, than one block of draws made ahead.
+           {"e4m3", "fp32,round=sr,seed=18", "", "sequential", "none", 3, 1100, 17},
+           {"e4m3", "bf16,round=sr,seed=19", "", "chunked:2", "none", 3, 1100, 17},
        }) {
     cases.push_back(c);
   }
