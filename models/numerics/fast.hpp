@@ -527,6 +527,15 @@ ACCSIM_INLINE typename Lanes<W>::U sr_draw_high_lanes(const Rounder& r, typename
   return (z ^ (z >> 31)) & 0xffffffff00000000ULL;
 }
 
+// sr_draw_high_lanes for n vectors of keys, through pointers: callers built
+// for an ISA (the 8-lane draws of the AVX-512 GEMM kernels) pass no vector
+// by value to this template built without it, which clang rejects.
+template <int W>
+ACCSIM_INLINE void sr_draws_high(const Rounder& r, const typename Lanes<W>::U* keys, typename Lanes<W>::U* out,
+                                 int n) {
+  for (int i = 0; i < n; ++i) out[i] = sr_draw_high_lanes<W>(r, keys[i]);
+}
+
 // Stochastic rounding of an exact x's bits u, where x is zero or a normal
 // of the format no larger than its largest value (as round_common), with
 // draw_high = sr_draw_high_lanes: round_magnitude's test frac * 2^32 > draw

@@ -504,19 +504,22 @@ struct alignas(32) HotRounder {
   template <bool kAvx512>
   ACCSIM_INLINE L4::U round_sr(L4::U u, L4::U draw_high) const;
 };
-__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) inline L4::U add_if_above_avx512(const L4::U& kept,
-                                                                                          const L4::U& x,
-                                                                                          const L4::U& y,
-                                                                                          const L4::U& unit) {
+// bits += unit where x > y (unsigned). By reference, as the AVX2 helpers
+// (see any_lane_avx2).
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) inline void add_if_above_avx512(L4::U& bits, const L4::U& x,
+                                                                                         const L4::U& y,
+                                                                                         const L4::U& unit) {
   const __mmask8 above = _mm256_cmpgt_epu64_mask(reinterpret_cast<__m256i>(x), reinterpret_cast<__m256i>(y));
-  return reinterpret_cast<L4::U>(_mm256_mask_add_epi64(reinterpret_cast<__m256i>(kept), above,
-                                                       reinterpret_cast<__m256i>(kept), reinterpret_cast<__m256i>(unit)));
+  bits = reinterpret_cast<L4::U>(_mm256_mask_add_epi64(reinterpret_cast<__m256i>(bits), above,
+                                                       reinterpret_cast<__m256i>(bits), reinterpret_cast<__m256i>(unit)));
 }
 template <Rounding Mode>
 template <bool kAvx512>
 ACCSIM_INLINE L4::U HotRounder<Mode>::round_sr(L4::U u, L4::U draw_high) const {
   if constexpr (kAvx512) {
-    return add_if_above_avx512(u & keep, u << frac_shift, draw_high, unit);
+    L4::U bits = u & keep;
+    add_if_above_avx512(bits, u << frac_shift, draw_high, unit);
+    return bits;
   } else {
     const L4::U up = (L4::U)((u << frac_shift) > draw_high);
     return (u & keep) + (up & unit);
@@ -832,8 +835,11 @@ __attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void fill_draws_avx512
     high[l] = key0 + static_cast<std::uint64_t>(l + 8) * stride;
   }
   for (std::size_t kk = 0; kk < k; ++kk) {
-    *reinterpret_cast<Unaligned8*>(out + kk * kPanel) = fast::sr_draw_high_lanes<8>(r, low + kk);
-    *reinterpret_cast<Unaligned8*>(out + kk * kPanel + 8) = fast::sr_draw_high_lanes<8>(r, high + kk);
+    const L8::U keys[2] = {low + kk, high + kk};
+    L8::U draws[2];
+    fast::sr_draws_high<8>(r, keys, draws, 2);
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel) = draws[0];
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel + 8) = draws[1];
   }
 }
 
