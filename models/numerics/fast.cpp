@@ -71,16 +71,24 @@ std::optional<Rounder> Rounder::make_lanes(const Format& format, Span input) {
   const bool exact = fits_double(input) && (!f.subnormals || f.emin() - input.lsb <= 52);
   Rounder r = build(f);
   r.wide = !exact;
-  // Round-to-odd must leave 2 bits below the format's last place, and for
-  // stochastic rounding 33: the 32 bits of the draw's comparison and one
-  // more, which keeps x's order against every value those 32 bits can take.
-  const int below = f.rounding == Rounding::sr ? 33 : 2;
-  if (r.wide && 52 - f.man_bits < below) return std::nullopt;
+  // Round-to-odd must leave 2 bits below the format's last place. For
+  // stochastic rounding it must leave 33, the 32 bits of the draw's
+  // comparison and one more, which keeps x's order against every value those
+  // 32 bits can take; with fewer (fp32), the sums are carried as TwoSum's
+  // pairs instead (sr_pair, see round_sr_pair_lanes), whose draw scale
+  // 2^(emin - M - 32) must be a normal double.
+  if (r.wide && 52 - f.man_bits < 2) return std::nullopt;
   r.to_inf = f.overflow_to_inf() && f.rounding != Rounding::rtz;
   if (f.rounding == Rounding::sr) {
     r.sr_right = std::max(r.drop - 32, 0);
     r.sr_left = std::max(32 - r.drop, 0);
     r.sr_mixed_seed = mix64(f.sr_seed + 0x9e3779b97f4a7c15ULL);  // as sr_draw
+    if (r.wide && 52 - f.man_bits < 33) {
+      if (f.emin() - f.man_bits - 32 < -1022) return std::nullopt;
+      r.sr_pair = true;
+      r.sr_unit_offset = static_cast<std::uint64_t>(f.man_bits) << 52;
+      r.sr_draw_offset = static_cast<std::uint64_t>(f.man_bits + 32) << 52;
+    }
   }
   return r;
 }
@@ -116,6 +124,10 @@ ScalarResult accumulate_any(const Rounder& r, double acc, double addend, std::ui
     return ScalarResult{out.value[0], events_of(out, swamp)};
   }
   const L::U draw = sr_draw_lanes<1>(r, L::U{sr_key});
+  if (r.sr_pair) {
+    const Rounded<1> out = accumulate_sr_pair_lanes<1>(r, L::D{acc}, L::D{addend}, &swamp, draw);
+    return ScalarResult{out.value[0], events_of(out, swamp)};
+  }
   return dispatch_any_mode(r.mode, [&]<Rounding Mode>() {
     const Rounded<1> out = r.wide ? accumulate_lanes<Mode, 1, Ftz::runtime, true>(r, L::D{acc}, L::D{addend}, &swamp, draw)
                                   : accumulate_lanes<Mode, 1, Ftz::runtime, false>(r, L::D{acc}, L::D{addend}, &swamp, draw);
@@ -130,6 +142,10 @@ ScalarResult round_any(const Rounder& r, double exact, std::uint64_t sr_key) {
     return ScalarResult{out.value[0], events_of(out, L::I{0})};
   }
   const L::U draw = sr_draw_lanes<1>(r, L::U{sr_key});
+  if (r.sr_pair) {
+    const Rounded<1> out = round_sr_pair_lanes<1>(r, L::D{exact}, L::D{0.0}, draw);
+    return ScalarResult{out.value[0], events_of(out, L::I{0})};
+  }
   return dispatch_any_mode(r.mode, [&]<Rounding Mode>() {
     const Rounded<1> out = round_lanes<Mode, 1>(r, L::D{exact}, draw);
     return ScalarResult{out.value[0], events_of(out, L::I{0})};

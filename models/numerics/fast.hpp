@@ -84,6 +84,14 @@ struct Rounder {
   // premixed.
   int sr_right = 0, sr_left = 0;
   std::uint64_t sr_mixed_seed = 0;
+  // Stochastic rounding of wide sums into a format with fewer than 33 bits
+  // below its last place in a double (fp32: 29), where round-to-odd cannot
+  // keep the draw's 32 bits: the sum is carried as TwoSum's pair (s, e) and
+  // rounded by round_sr_pair_lanes. sr_unit_offset and sr_draw_offset are
+  // M << 52 and (M + 32) << 52: subtracted from the bit pattern of 2^E they
+  // give the format's ulp 2^(E - M) and 2^-32 of it.
+  bool sr_pair = false;
+  std::uint64_t sr_unit_offset = 0, sr_draw_offset = 0;
   // An integer accumulator (integer() true): its limits, and whether it
   // saturates rather than wraps.
   int int_bits = 0;
@@ -175,6 +183,13 @@ struct Lanes<4> {
   typedef std::int64_t I __attribute__((vector_size(32)));
 };
 
+template <>
+struct Lanes<8> {
+  typedef double D __attribute__((vector_size(64)));
+  typedef std::uint64_t U __attribute__((vector_size(64)));
+  typedef std::int64_t I __attribute__((vector_size(64)));
+};
+
 #define ACCSIM_INLINE inline __attribute__((always_inline))
 
 template <int W>
@@ -230,17 +245,32 @@ enum class Ftz { runtime, off, on };
 // an even one moves down by d or up by b. s is never zero where e != 0,
 // and never reaches the top of double's range in the formats make_lanes
 // takes.
+//
+// two_sum and to_odd are its two halves, for stochastic rounding of wide
+// sums, which needs the pair itself (round_sr_pair_lanes).
 template <int W>
-ACCSIM_INLINE typename Lanes<W>::D sum_to_odd(typename Lanes<W>::D x, typename Lanes<W>::D y) {
+ACCSIM_INLINE typename Lanes<W>::D two_sum(typename Lanes<W>::D x, typename Lanes<W>::D y,
+                                           typename Lanes<W>::D* error) {
   using D = typename Lanes<W>::D;
-  using U = typename Lanes<W>::U;
   const D s = x + y;
   const D yy = s - x;
-  const D e = (x - (s - yy)) + (y - yy);
+  *error = (x - (s - yy)) + (y - yy);
+  return s;
+}
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::D to_odd(typename Lanes<W>::D s, typename Lanes<W>::D e) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
   const U su = (U)(s);
   const U inexact = (U)(e != 0.0);  // all ones where e != 0 (e may be -0)
   const U down = ((su ^ (U)(e)) >> 63) & inexact;
   return (D)((su - down) | (inexact >> 63));
+}
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::D sum_to_odd(typename Lanes<W>::D x, typename Lanes<W>::D y) {
+  typename Lanes<W>::D e;
+  const typename Lanes<W>::D s = two_sum<W>(x, y, &e);
+  return to_odd<W>(s, e);
 }
 
 // round_pack for an exact finite double x, lane-wise. With Odd, x may
@@ -355,6 +385,75 @@ ACCSIM_INLINE Rounded<W> accumulate_lanes(const Rounder& r, typename Lanes<W>::D
   return accumulate_lanes<Mode, W, F, Odd>(r, acc, addend, swamp, typename Lanes<W>::U{});
 }
 
+// --- Stochastic rounding of wide sums into fine formats (Rounder::sr_pair) ---
+//
+// round_pack's test, frac * 2^32 > draw (frac the discarded fraction of an
+// ulp), needs the exact value 32 bits below the format's last place, which
+// in fp32 is 3 bits below a double's: round-to-odd cannot keep it. The
+// exact x = s + e (s = fl(x), e exact, |e| <= ulp(s) / 2, or e = 0) decides
+// it in doubles, exactly:
+// - kept = trunc(|x|) on the format's grid, ftz and saturation included, is
+//   round_lanes' toward-zero rounding of to_odd(s, e) (round-to-odd keeps
+//   x's order against every point of the format's grid);
+// - q, the format's ulp at |x| (its subnormal grid below 2^emin), and
+//   G = draw * q * 2^-32, exact (a 32-bit integer times a power of two);
+// - frac * 2^32 > draw iff |x| - kept > G, where |x| - kept = A + e' with
+//   A = |s| - kept (exact: kept <= |s| <= kept + q, Sterbenz) and e' = e
+//   signed as |x|. A is a multiple of ulp(s) (kept is on a grid at least as
+//   coarse), so A = 0 or |A| >= 2 |e'|, and Fast2Sum gives h + l = A + e'
+//   exactly; h = fl(A + e') is monotone in A + e', so A + e' > G iff h > G,
+//   or h == G and l > 0.
+// Rounding up adds q to kept (exact: both on the grid of q); past the
+// largest value it overflows, as in round_lanes. Flushed lanes (ftz, |x| <
+// 2^emin) stay zero, as round_pack flushes before rounding.
+template <int W, Ftz F = Ftz::runtime>
+ACCSIM_INLINE Rounded<W> round_sr_pair_lanes(const Rounder& r, typename Lanes<W>::D s, typename Lanes<W>::D e,
+                                             typename Lanes<W>::U draw) {
+  using D = typename Lanes<W>::D;
+  using U = typename Lanes<W>::U;
+  using I = typename Lanes<W>::I;
+  constexpr std::uint64_t kSign = std::uint64_t{1} << 63;
+  constexpr std::uint64_t kExponent = 0x7ff0000000000000ULL;
+  const D odd = to_odd<W>(s, e);
+  Rounded<W> out = round_lanes<Rounding::rtz, W, F, true>(r, odd, U{});
+  const U u = (U)(odd);
+  const U sign = u & kSign;
+  const U kept = (U)(out.value) & ~kSign;
+  const D a = (D)(((U)(s) & ~kSign)) - (D)(kept);
+  const D ep = (D)((U)(e) ^ sign);
+  const D h = a + ep;
+  const D l = ep - (h - a);
+  // 2^max(E, emin): |x|'s binade, or 2^emin's below it.
+  U binade = u & kExponent;
+  binade = (I)(binade) > static_cast<std::int64_t>(r.min_normal_bits) ? binade : U{} + r.min_normal_bits;
+  const D g = ((D)(draw | 0x4330000000000000ULL) - 0x1p52) * (D)(binade - r.sr_draw_offset);
+  I up = (h > g) | ((h == g) & (l > 0.0));
+  up &= ~out.overflow;  // saturated already
+  const bool ftz = F == Ftz::runtime ? r.ftz : F == Ftz::on;
+  if (ftz) up &= ~out.underflow;
+  U m = (U)((D)(kept) + (D)(U(up) & (binade - r.sr_unit_offset)));
+  const I overflow = (I)(m) > static_cast<std::int64_t>(r.max_bits);
+  m = overflow ? (U{} + r.max_bits) : m;
+  out.value = (D)(m | sign);
+  out.overflow |= overflow;
+  return out;
+}
+
+// acc + addend (any doubles) rounded by round_sr_pair_lanes, with the swamp
+// mask, as accumulate_lanes.
+template <int W, Ftz F = Ftz::runtime>
+ACCSIM_INLINE Rounded<W> accumulate_sr_pair_lanes(const Rounder& r, typename Lanes<W>::D acc,
+                                                  typename Lanes<W>::D addend, typename Lanes<W>::I* swamp,
+                                                  typename Lanes<W>::U draw) {
+  using D = typename Lanes<W>::D;
+  using I = typename Lanes<W>::I;
+  D e;
+  const D s = two_sum<W>(acc, addend, &e);
+  Rounded<W> out = round_sr_pair_lanes<W, F>(r, s, e, draw);
+  *swamp = (addend != 0.0) & ((I)(out.value) == (I)(acc));
+  return out;
+}
+
 // --- Integer accumulators -----------------------------------------------------
 //
 // round_pack for an integer format, for an exact double x with |x| < 2^51:
@@ -415,6 +514,41 @@ ACCSIM_INLINE typename Lanes<W>::U mix64_lanes(typename Lanes<W>::U z) {
 template <int W>
 ACCSIM_INLINE typename Lanes<W>::U sr_draw_lanes(const Rounder& r, typename Lanes<W>::U key) {
   return mix64_lanes<W>(r.sr_mixed_seed ^ key) >> 32;
+}
+
+// The same draw at the top of the word, (sr_draw << 32): mix64's last step
+// z ^ (z >> 31) keeps its top 32 bits there, so no shift brings them down.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U sr_draw_high_lanes(const Rounder& r, typename Lanes<W>::U key) {
+  using U = typename Lanes<W>::U;
+  U z = r.sr_mixed_seed ^ key;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) & 0xffffffff00000000ULL;
+}
+
+// sr_draw_high_lanes for n vectors of keys, through pointers: callers built
+// for an ISA (the 8-lane draws of the AVX-512 GEMM kernels) pass no vector
+// by value to this template built without it, which clang rejects.
+template <int W>
+ACCSIM_INLINE void sr_draws_high(const Rounder& r, const typename Lanes<W>::U* keys, typename Lanes<W>::U* out,
+                                 int n) {
+  for (int i = 0; i < n; ++i) out[i] = sr_draw_high_lanes<W>(r, keys[i]);
+}
+
+// Stochastic rounding of an exact x's bits u, where x is zero or a normal
+// of the format no larger than its largest value (as round_common), with
+// draw_high = sr_draw_high_lanes: round_magnitude's test frac * 2^32 > draw
+// as frac * 2^64 > draw * 2^32, both within 64 bits, frac * 2^64 being the
+// discarded bits moved to the top of the word. The carry moves into the
+// exponent as the value moves into the next binade, never past the largest
+// value (which is on the grid); a zero has no discarded bits and stays.
+template <int W>
+ACCSIM_INLINE typename Lanes<W>::U round_sr_common(const Rounder& r, typename Lanes<W>::U u,
+                                                   typename Lanes<W>::U draw_high) {
+  using U = typename Lanes<W>::U;
+  const U up = (U)((u << (64 - r.drop)) > draw_high);
+  return (u & ~r.drop_mask) + (up & (r.drop_mask + 1));
 }
 
 // --- The common case, for hot loops that branch to round_lanes on the rest --

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include <immintrin.h>
 
@@ -291,6 +292,8 @@ struct LaneTally {
 typedef double UnalignedD __attribute__((vector_size(32), aligned(8), may_alias));
 ACCSIM_INLINE L4::D load(const double* p) { return *reinterpret_cast<const UnalignedD*>(p); }
 ACCSIM_INLINE void store(double* p, L4::D v) { *reinterpret_cast<UnalignedD*>(p) = v; }
+typedef std::uint64_t UnalignedU __attribute__((vector_size(32), aligned(8), may_alias));
+ACCSIM_INLINE L4::U load(const std::uint64_t* p) { return *reinterpret_cast<const UnalignedU*>(p); }
 
 struct PanelJob {
   const double* a_row;  // k values
@@ -475,13 +478,16 @@ template <Rounding Mode>
 struct alignas(32) HotRounder {
   L4::U magnitude, range_offset, sign_exponent, exponent_step, keep;
   L4::I range_limit;
+  L4::U unit, frac_shift;  // for stochastic rounding (see round_sr)
   explicit HotRounder(const fast::Rounder& r)
       : magnitude(L4::U{} + ~(std::uint64_t{1} << 63)),
         range_offset(L4::U{} + r.range_offset),
         sign_exponent(L4::U{} + 0xfff0000000000000ULL),
         exponent_step(L4::U{} + (static_cast<std::uint64_t>(r.drop) << 52)),
         keep(L4::U{} + ~r.drop_mask),
-        range_limit(L4::I{} + r.range_limit) {}
+        range_limit(L4::I{} + r.range_limit),
+        unit(L4::U{} + (r.drop_mask + 1)),
+        frac_shift(L4::U{} + static_cast<std::uint64_t>(64 - r.drop)) {}
   ACCSIM_INLINE L4::I outside(L4::U u) const { return (L4::I)((u & magnitude) + range_offset) > range_limit; }
   ACCSIM_INLINE L4::U round(L4::U u) const {
     if constexpr (Mode == Rounding::rtz) {
@@ -491,7 +497,34 @@ struct alignas(32) HotRounder {
       return (L4::U)(((L4::D)(u) + c) - c);
     }
   }
+  // Stochastic rounding of an exact non-zero normal u no larger than the
+  // largest value (see fast::round_sr_common), with the draw at the top of
+  // the word: the discarded bits moved to the top by one vpsllvq; with
+  // AVX-512, an unsigned compare into a mask and a masked add.
+  template <bool kAvx512>
+  ACCSIM_INLINE L4::U round_sr(L4::U u, L4::U draw_high) const;
 };
+// bits += unit where x > y (unsigned). By reference, as the AVX2 helpers
+// (see any_lane_avx2).
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) inline void add_if_above_avx512(L4::U& bits, const L4::U& x,
+                                                                                         const L4::U& y,
+                                                                                         const L4::U& unit) {
+  const __mmask8 above = _mm256_cmpgt_epu64_mask(reinterpret_cast<__m256i>(x), reinterpret_cast<__m256i>(y));
+  bits = reinterpret_cast<L4::U>(_mm256_mask_add_epi64(reinterpret_cast<__m256i>(bits), above,
+                                                       reinterpret_cast<__m256i>(bits), reinterpret_cast<__m256i>(unit)));
+}
+template <Rounding Mode>
+template <bool kAvx512>
+ACCSIM_INLINE L4::U HotRounder<Mode>::round_sr(L4::U u, L4::U draw_high) const {
+  if constexpr (kAvx512) {
+    L4::U bits = u & keep;
+    add_if_above_avx512(bits, u << frac_shift, draw_high, unit);
+    return bits;
+  } else {
+    const L4::U up = (L4::U)((u << frac_shift) > draw_high);
+    return (u & keep) + (up & unit);
+  }
+}
 
 // The kernel for nearest-even and toward-zero (products, if rounded, too).
 // Each k-step first tests its four sums with one range test per vector,
@@ -703,8 +736,10 @@ ACCSIM_INLINE void panel_kernel_common(const PanelJob& job) {
 // lanes saturate; see accumulate_products). Padding columns start from +0
 // and only ever hold +-0, exact and without events, as in panel_kernel.
 //
-// Kind: AccMode for a float accumulator, or kInteger.
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+// Kind: AccMode for a float accumulator, or kInteger; kAccPair for a
+// stochastically rounded accumulator that takes TwoSum's pairs
+// (fast::Rounder::sr_pair).
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   fast::Rounder acc_r = job.rounders->accumulate;
   fast::Rounder prod_r = kHasProduct ? *job.rounders->product : fast::Rounder{};
@@ -715,8 +750,17 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   const auto step = [&](L4::D& acc, L4::D p, const L4::U key) __attribute__((always_inline)) {
     if constexpr (kHasProduct) {
       L4::U draw{};
-      if constexpr (kProdSr) draw = fast::sr_draw_lanes<4>(prod_r, fast::mix64_lanes<4>(key ^ kProductKey));
-      const fast::Rounded<4> pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+      fast::Rounded<4> pr;
+      if constexpr (kProdSr) {
+        draw = fast::sr_draw_lanes<4>(prod_r, fast::mix64_lanes<4>(key ^ kProductKey));
+        if (prod_r.sr_pair) {
+          pr = fast::round_sr_pair_lanes<4>(prod_r, p, L4::D{}, draw);
+        } else {
+          pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+        }
+      } else {
+        pr = fast::round_lanes<ProdMode, 4, fast::Ftz::runtime, true>(prod_r, p, draw);
+      }
       p = pr.value;
       product_tally.add(pr);
     }
@@ -727,7 +771,11 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
     } else {
       L4::U draw{};
       if constexpr (kAccSr) draw = fast::sr_draw_lanes<4>(acc_r, key);
-      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw);
+      if constexpr (kAccPair) {
+        s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw);
+      } else {
+        s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw);
+      }
     }
     acc = s.value;
     acc_tally.add(s);
@@ -766,20 +814,64 @@ ACCSIM_INLINE void panel_kernel_lanes(const PanelJob& job) {
   job.tallies[1] = acc_tally;
 }
 
+// Steps whose draws fill_draws_avx512 makes at a time (64 KiB).
+constexpr std::size_t kDrawBlock = 512;
+
+// Stochastic rounding's draws for a panel's kPanel columns at steps 0 .. k - 1,
+// at the top of the word (fast::sr_draw_high_lanes), step-major: column j's
+// key at step 0 is key0 + j * stride (sr_key), and the key grows by one a
+// step.
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void fill_draws_avx512(std::uint64_t mixed_seed,
+                                                                               std::uint64_t key0,
+                                                                               std::uint64_t stride, std::size_t k,
+                                                                               std::uint64_t* out) {
+  using L8 = fast::Lanes<8>;
+  typedef std::uint64_t Unaligned8 __attribute__((vector_size(64), aligned(8), may_alias));
+  fast::Rounder r;
+  r.sr_mixed_seed = mixed_seed;
+  L8::U low{}, high{};
+  for (int l = 0; l < 8; ++l) {
+    low[l] = key0 + static_cast<std::uint64_t>(l) * stride;
+    high[l] = key0 + static_cast<std::uint64_t>(l + 8) * stride;
+  }
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    const L8::U keys[2] = {low + kk, high + kk};
+    L8::U draws[2];
+    fast::sr_draws_high<8>(r, keys, draws, 2);
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel) = draws[0];
+    *reinterpret_cast<Unaligned8*>(out + kk * kPanel + 8) = draws[1];
+  }
+}
+
 // panel_kernel_lanes for float accumulators in nearest-even, toward zero and
 // stochastic rounding with exact products, the configurations of the
 // baselines (fp32, bf16, fp16 ...): as panel_kernel_common, each k-step
-// tests its four round-to-odd sums with one range test; where every lane is
-// a non-zero normal no larger than the format's largest value, HotRounder
-// (or, in stochastic rounding, round_magnitude on the bit pattern, whose
-// carry moves into the exponent and never past the largest value, which is
-// on the grid) rounds them without overflow or underflow. Other steps, and
-// the first of every chunk, take accumulate_lanes. Padding columns start
-// from 2^emin (job.init), as in panel_kernel_common.
-// kWide: sums through sum_to_odd (a wide rounder); otherwise exact in double.
-template <Rounding AccMode, bool kWide, bool kAvx2>
+// tests its four sums with one range test; where every lane is a non-zero
+// normal no larger than the format's largest value, and (kWide) every sum
+// is exact in double, HotRounder rounds them without overflow or underflow
+// (stochastic rounding: HotRounder::round_sr, whose carry moves into the
+// exponent and never past the largest value, which is on the grid). Other
+// steps take accumulate_lanes (round-to-odd sums, or pairs). Padding
+// columns start from 2^emin (job.init), as in panel_kernel_common, and a
+// chunk's first step, a lone product, takes the same test as the others.
+//
+// Wide sums are nearly always exact in practice (an fp32 or bf16 sum and an
+// e4m3 product lie within 53 bits of each other unless they are 2^30 apart),
+// so the hot loop tests that instead of forming round-to-odd sums:
+// s = fl(acc + p) is exact iff s - acc == p and s - p == acc (the
+// difference with the larger operand is itself exact, Fast2Sum, and equals
+// the other operand iff TwoSum's error is zero).
+// kWide: a wide rounder (sums not always exact in double); kPair: its sums
+// are rounded as TwoSum's pairs (fast::Rounder::sr_pair).
+//
+// kAvx512 (stochastic rounding): the panel's draws are made ahead of the
+// loop, 8 lanes at a time (fill_draws_avx512), where every AVX-512
+// instruction does twice the lanes' work; inside the loop, 4-lane vectors
+// keep all three vector ports (512-bit instructions in flight close one).
+template <Rounding AccMode, bool kWide, bool kAvx2, bool kPair = false, bool kAvx512 = false>
 ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   static_assert(AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr);
+  static_assert(!kPair || (kWide && AccMode == Rounding::sr));
   const fast::Rounder acc_r = job.rounders->accumulate;
   constexpr bool kSr = AccMode == Rounding::sr;
   LaneTally& acc_tally = job.tallies[1];
@@ -787,29 +879,59 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   acc_tally = LaneTally{};
   L4::I acc_exact{}, acc_swamp_or_exact{};
   HotRounder<kSr ? Rounding::rtz : AccMode> hot(acc_r);
-  const auto draw_of = [&](const L4::U key) __attribute__((always_inline)) {
-    if constexpr (kSr) {
-      return fast::sr_draw_lanes<4>(acc_r, key);
-    } else {
+  // The draws of step kk for vector v, at the top of the word (kAvx512:
+  // made ahead, see above, for steps block_start .. block_end - 1; `key` is
+  // then unused).
+  std::uint64_t* draws = nullptr;
+  std::size_t block_start = 0, block_end = 0;
+  if constexpr (kSr && kAvx512) {
+    thread_local std::vector<std::uint64_t> buffer(kDrawBlock * kPanel);
+    draws = buffer.data();
+  }
+  const auto refill = [&](std::size_t from) {
+    block_start = from;
+    block_end = std::min(job.k, from + kDrawBlock);
+    fill_draws_avx512(acc_r.sr_mixed_seed, job.sr_key0 + from, job.sr_steps, block_end - from, draws);
+  };
+  const auto draw_high = [&](int v, std::size_t kk, const L4::U key) __attribute__((always_inline)) {
+    if constexpr (kAvx512) {
       (void)key;
-      return L4::U{};
+      return load(draws + (kk - block_start) * kPanel + 4 * v);
+    } else {
+      (void)v;
+      (void)kk;
+      return fast::sr_draw_high_lanes<4>(acc_r, key);
     }
   };
-  const auto slow_step = [&](L4::D& acc, const L4::D p, const L4::U key) __attribute__((always_inline)) {
+  const auto slow_step = [&](L4::D& acc, const L4::D p, int v, std::size_t kk, const L4::U key)
+                             __attribute__((always_inline)) {
     L4::I swamp;
-    const fast::Rounded<4> s =
-        fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, true>(acc_r, acc, p, &swamp, draw_of(key));
+    fast::Rounded<4> s;
+    if constexpr (kPair) {
+      s = fast::accumulate_sr_pair_lanes<4>(acc_r, acc, p, &swamp, draw_high(v, kk, key) >> 32);
+    } else if constexpr (kSr) {
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp,
+                                                                        draw_high(v, kk, key) >> 32);
+    } else {
+      (void)v;
+      (void)kk;
+      (void)key;
+      s = fast::accumulate_lanes<AccMode, 4, fast::Ftz::runtime, kWide>(acc_r, acc, p, &swamp);
+    }
     acc_tally.overflow -= s.overflow;
     acc_tally.underflow -= s.underflow;
     acc_exact -= s.exact;
     acc_swamp_or_exact -= swamp | s.exact;
     acc = s.value;
   };
-  const auto commit = [&](L4::D& acc, const L4::U u, const L4::U key) __attribute__((always_inline)) {
+  const auto commit = [&](L4::D& acc, const L4::U u, int v, std::size_t kk, const L4::U key)
+                          __attribute__((always_inline)) {
     L4::U bits;
     if constexpr (kSr) {
-      bits = fast::round_magnitude<Rounding::sr, 4>(acc_r, u, L4::I{}, draw_of(key));
+      bits = hot.template round_sr<kAvx512>(u, draw_high(v, kk, key));
     } else {
+      (void)v;
+      (void)kk;
       (void)key;
       bits = hot.round(u);
     }
@@ -817,6 +939,10 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
     acc_exact -= exact;
     acc_swamp_or_exact -= (L4::I)(bits == (L4::U)(acc)) | exact;
     acc = (L4::D)(bits);
+  };
+  // Lanes whose sum s = fl(acc + p) is not exact (see above).
+  const auto inexact = [](const L4::D acc, const L4::D p, const L4::D s) __attribute__((always_inline)) {
+    return (L4::I)((s - acc) != p) | (L4::I)((s - p) != acc);
   };
   const std::uint64_t stride = job.sr_steps;
   const auto keys_at = [&](int v) {
@@ -832,46 +958,42 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
     const std::size_t c1 = std::min(job.k, c0 + job.chunk);
     L4::D acc0 = init0, acc1 = init1, acc2 = init2, acc3 = init3;
-    {
-      const double av = job.a_row[c0];
-      const L4::D a = {av, av, av, av};
-      const double* brow = job.panel + c0 * kPanel;
-      slow_step(acc0, a * load(brow), key0 + c0);
-      slow_step(acc1, a * load(brow + 4), key1 + c0);
-      slow_step(acc2, a * load(brow + 8), key2 + c0);
-      slow_step(acc3, a * load(brow + 12), key3 + c0);
-    }
-    std::size_t kk = c0 + 1;
+    std::size_t kk = c0;
     for (;;) {
-      for (; kk < c1; ++kk) {
+      std::size_t stop = c1;
+      if constexpr (kSr && kAvx512) {
+        if (kk >= block_end) refill(kk);
+        stop = std::min(c1, block_end);
+      } else {
+        (void)refill;
+      }
+      for (; kk < stop; ++kk) {
         const double av = job.a_row[kk];
         const L4::D a = {av, av, av, av};
         const double* brow = job.panel + kk * kPanel;
-        const auto sum = [](const L4::D acc, const L4::D p) __attribute__((always_inline)) {
-          if constexpr (kWide) {
-            return (L4::U)(fast::sum_to_odd<4>(acc, p));
-          } else {
-            return (L4::U)(acc + p);
-          }
-        };
-        const L4::U u0 = sum(acc0, a * load(brow)), u1 = sum(acc1, a * load(brow + 4)),
-                    u2 = sum(acc2, a * load(brow + 8)), u3 = sum(acc3, a * load(brow + 12));
+        const L4::D p0 = a * load(brow), p1 = a * load(brow + 4), p2 = a * load(brow + 8), p3 = a * load(brow + 12);
+        const L4::D s0 = acc0 + p0, s1 = acc1 + p1, s2 = acc2 + p2, s3 = acc3 + p3;
+        const L4::U u0 = (L4::U)(s0), u1 = (L4::U)(s1), u2 = (L4::U)(s2), u3 = (L4::U)(s3);
         asm volatile("" : "+m"(hot));
-        const L4::I outside = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
-        if (any_lane<kAvx2>(outside)) [[unlikely]] break;
-        commit(acc0, u0, key0 + kk);
-        commit(acc1, u1, key1 + kk);
-        commit(acc2, u2, key2 + kk);
-        commit(acc3, u3, key3 + kk);
+        L4::I bad = hot.outside(u0) | hot.outside(u1) | hot.outside(u2) | hot.outside(u3);
+        if constexpr (kWide) {
+          bad |= inexact(acc0, p0, s0) | inexact(acc1, p1, s1) | inexact(acc2, p2, s2) | inexact(acc3, p3, s3);
+        }
+        if (any_lane<kAvx2>(bad)) [[unlikely]] break;
+        commit(acc0, u0, 0, kk, key0 + kk);
+        commit(acc1, u1, 1, kk, key1 + kk);
+        commit(acc2, u2, 2, kk, key2 + kk);
+        commit(acc3, u3, 3, kk, key3 + kk);
       }
       if (kk == c1) break;
+      if (kk == stop) continue;  // the end of a block of draws
       const double av = job.a_row[kk];
       const L4::D a = {av, av, av, av};
       const double* brow = job.panel + kk * kPanel;
-      slow_step(acc0, a * load(brow), key0 + kk);
-      slow_step(acc1, a * load(brow + 4), key1 + kk);
-      slow_step(acc2, a * load(brow + 8), key2 + kk);
-      slow_step(acc3, a * load(brow + 12), key3 + kk);
+      slow_step(acc0, a * load(brow), 0, kk, key0 + kk);
+      slow_step(acc1, a * load(brow + 4), 1, kk, key1 + kk);
+      slow_step(acc2, a * load(brow + 8), 2, kk, key2 + kk);
+      slow_step(acc3, a * load(brow + 12), 3, kk, key3 + kk);
       ++kk;
     }
     double* out = sums + chunks * kPanel;
@@ -886,27 +1008,75 @@ ACCSIM_INLINE void panel_kernel_lanes_common(const PanelJob& job) {
 
 // Merges chunk sums as merge_chunks does, for plan_any_lanes' merge rounders;
 // chunk c's merge draws with step K + c's key (`first_key`: the panel's
-// first column at step K).
-template <Rounding Mode, bool kInteger>
+// first column at step K). Nearest-even, toward zero and stochastic
+// rounding take the common case where a vector's sums are exact in double
+// and neither tiny nor too large (zeros are fine: fast::special_lanes), as
+// merge_chunks_common; other vectors go through accumulate_lanes. kAvx512
+// (stochastic rounding): the draws made ahead, as in
+// panel_kernel_lanes_common.
+template <Rounding Mode, bool kInteger, bool kAvx2 = false, bool kAvx512 = false>
 ACCSIM_INLINE void merge_chunks_lanes(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
                                       LaneTally& tally, std::uint64_t first_key, std::uint64_t stride) {
+  constexpr bool kCommon = !kInteger && (Mode == Rounding::rne || Mode == Rounding::rtz || Mode == Rounding::sr);
+  constexpr std::uint64_t kMagnitude = ~(std::uint64_t{1} << 63);
+  std::uint64_t* draws = nullptr;
+  if constexpr (Mode == Rounding::sr && kAvx512) {
+    thread_local std::vector<std::uint64_t> buffer(kDrawBlock * kPanel);
+    draws = buffer.data();
+  }
   L4::D running[kVectors] = {};
   for (std::size_t c = 0; c < chunks; ++c) {
+    if constexpr (Mode == Rounding::sr && kAvx512) {
+      if (c % kDrawBlock == 0) {
+        fill_draws_avx512(r.sr_mixed_seed, first_key + c, stride, std::min(kDrawBlock, chunks - c), draws);
+      }
+    } else {
+      (void)draws;
+    }
     for (int v = 0; v < kVectors; ++v) {
-      L4::I swamp;
-      fast::Rounded<4> m;
-      if constexpr (kInteger) {
-        m = fast::accumulate_integer_lanes<4>(r, running[v], load(sums + c * kPanel + 4 * v), &swamp);
-      } else {
-        L4::U draw{};
-        if constexpr (Mode == Rounding::sr) {
+      const L4::D addend = load(sums + c * kPanel + 4 * v);
+      L4::U draw_high{};
+      (void)draw_high;
+      if constexpr (Mode == Rounding::sr) {
+        if constexpr (kAvx512) {
+          draw_high = load(draws + (c % kDrawBlock) * kPanel + 4 * v);
+        } else {
           const std::uint64_t col = static_cast<std::uint64_t>(4 * v);
           const std::uint64_t key = first_key + c;
-          draw = fast::sr_draw_lanes<4>(r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride,
-                                                key + (col + 3) * stride});
+          draw_high = fast::sr_draw_high_lanes<4>(
+              r, L4::U{key + col * stride, key + (col + 1) * stride, key + (col + 2) * stride, key + (col + 3) * stride});
         }
-        m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], load(sums + c * kPanel + 4 * v),
-                                                                      &swamp, draw);
+      }
+      L4::I swamp;
+      if constexpr (kCommon) {
+        const L4::D acc = running[v];
+        const L4::D s = acc + addend;
+        const L4::U u = (L4::U)(s), ua = u & kMagnitude;
+        const L4::I bad = fast::special_lanes<4>(r, ua) | (L4::I)((s - acc) != addend) | (L4::I)((s - addend) != acc);
+        if (!any_lane<kAvx2>(bad)) {
+          L4::U bits;
+          if constexpr (Mode == Rounding::sr) {
+            bits = fast::round_sr_common<4>(r, u, draw_high);
+          } else {
+            bits = fast::round_common<Mode, 4>(r, u, ua);
+          }
+          tally.exact -= (L4::I)(bits == u);
+          tally.swamp -= (L4::I)(addend != 0.0) & (L4::I)(bits == (L4::U)(acc));
+          running[v] = (L4::D)(bits);
+          continue;
+        }
+      }
+      fast::Rounded<4> m;
+      if constexpr (kInteger) {
+        m = fast::accumulate_integer_lanes<4>(r, running[v], addend, &swamp);
+      } else {
+        L4::U draw{};
+        if constexpr (Mode == Rounding::sr) draw = draw_high >> 32;
+        if (Mode == Rounding::sr && r.sr_pair) {
+          m = fast::accumulate_sr_pair_lanes<4>(r, running[v], addend, &swamp, draw);
+        } else {
+          m = fast::accumulate_lanes<Mode, 4, fast::Ftz::runtime, true>(r, running[v], addend, &swamp, draw);
+        }
       }
       running[v] = m.value;
       tally.add(m);
@@ -1000,43 +1170,65 @@ PanelFn select_kernel(const FastPlan& r) {
 // mode other than the accumulator's are taken in nearest-even and toward
 // zero (the configurations in use); other pairs return nullptr, which sends
 // the GEMM to the general path.
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 __attribute__((target("avx2"))) void lanes_avx2(const PanelJob& job) {
-  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode, kAccPair>(job);
 }
-template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode>
+template <Rounding AccMode, bool kInteger, bool kHasProduct, Rounding ProdMode, bool kAccPair = false>
 void lanes_baseline(const PanelJob& job) {
-  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode>(job);
+  panel_kernel_lanes<AccMode, kInteger, kHasProduct, ProdMode, kAccPair>(job);
 }
 // The common-case kernel; with AVX-512 (DQ and VL) for stochastic rounding,
 // whose draws multiply 64-bit lanes (one vpmullq, where AVX2 takes five
 // instructions).
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 __attribute__((target("avx2"))) void lanes_common_avx2(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+  panel_kernel_lanes_common<AccMode, kWide, true, kPair>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 __attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void lanes_common_avx512(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, true>(job);
+  panel_kernel_lanes_common<AccMode, kWide, true, kPair, true>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair>
 void lanes_common_baseline(const PanelJob& job) {
-  panel_kernel_lanes_common<AccMode, kWide, false>(job);
+  panel_kernel_lanes_common<AccMode, kWide, false, kPair>(job);
 }
-template <Rounding AccMode, bool kWide>
+template <Rounding AccMode, bool kWide, bool kPair = false>
 PanelFn select_lanes_common(bool avx2) {
   if constexpr (AccMode == Rounding::sr) {
     if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-      return &lanes_common_avx512<AccMode, kWide>;
+      return &lanes_common_avx512<AccMode, kWide, kPair>;
     }
   }
-  return avx2 ? &lanes_common_avx2<AccMode, kWide> : &lanes_common_baseline<AccMode, kWide>;
+  return avx2 ? &lanes_common_avx2<AccMode, kWide, kPair> : &lanes_common_baseline<AccMode, kWide, kPair>;
 }
 template <Rounding AccMode, bool kInteger>
 PanelFn select_lanes_for(const FastPlan& plan, bool avx2) {
   if constexpr (!kInteger && (AccMode == Rounding::rne || AccMode == Rounding::rtz || AccMode == Rounding::sr)) {
     if (!plan.product) {
+      if constexpr (AccMode == Rounding::sr) {
+        if (plan.accumulate.sr_pair) return select_lanes_common<AccMode, true, true>(avx2);
+      }
       return plan.accumulate.wide ? select_lanes_common<AccMode, true>(avx2) : select_lanes_common<AccMode, false>(avx2);
+    }
+  }
+  if constexpr (!kInteger && AccMode == Rounding::sr) {
+    if (plan.accumulate.sr_pair) {
+      // With rounded products: in the accumulator's mode, nearest-even or
+      // toward zero, as below.
+      if (plan.product->integer()) return nullptr;
+      switch (plan.product->mode) {
+        case Rounding::sr:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::sr, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::sr, true>;
+        case Rounding::rne:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::rne, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::rne, true>;
+        case Rounding::rtz:
+          return avx2 ? &lanes_avx2<AccMode, false, true, Rounding::rtz, true>
+                      : &lanes_baseline<AccMode, false, true, Rounding::rtz, true>;
+        default: return nullptr;
+      }
     }
   }
   if (!plan.product) {
@@ -1069,7 +1261,13 @@ template <Rounding Mode, bool kInteger>
 __attribute__((target("avx2"))) void merge_lanes_avx2(const fast::Rounder& r, const double* sums, std::size_t chunks,
                                                      double* out, LaneTally& tally, std::uint64_t first_key,
                                                      std::uint64_t stride) {
-  merge_chunks_lanes<Mode, kInteger>(r, sums, chunks, out, tally, first_key, stride);
+  merge_chunks_lanes<Mode, kInteger, true>(r, sums, chunks, out, tally, first_key, stride);
+}
+template <Rounding Mode>
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void merge_lanes_avx512(
+    const fast::Rounder& r, const double* sums, std::size_t chunks, double* out, LaneTally& tally,
+    std::uint64_t first_key, std::uint64_t stride) {
+  merge_chunks_lanes<Mode, false, true, true>(r, sums, chunks, out, tally, first_key, stride);
 }
 template <Rounding Mode, bool kInteger>
 void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_t chunks, double* out,
@@ -1079,6 +1277,9 @@ void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_
 MergeLanesFn select_merge_lanes(const fast::Rounder& r) {
   const bool avx2 = __builtin_cpu_supports("avx2");
   if (r.integer()) return avx2 ? &merge_lanes_avx2<Rounding::rne, true> : &merge_lanes_baseline<Rounding::rne, true>;
+  if (r.mode == Rounding::sr && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return &merge_lanes_avx512<Rounding::sr>;
+  }
   return fast::dispatch_any_mode(r.mode, [&]<Rounding M>() -> MergeLanesFn {
     return avx2 ? &merge_lanes_avx2<M, false> : &merge_lanes_baseline<M, false>;
   });

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "models/numerics/arith.hpp"
 #include "models/numerics/fast.hpp"
@@ -65,11 +66,10 @@ TEST_P(LanesFloat, AccumulateMatchesRoundPackAndMpfr) {
   // largest value (but within double's normals).
   const fast::Span addend{std::min(own.msb + 2, 1000), std::max(own.lsb - 60, -1022)};
   const auto rounder = fast::Rounder::make_lanes(f, fast::sum_span(own, addend));
-  if (f.rounding == Rounding::sr && f.man_bits > 19 && !fast::fits_double(fast::sum_span(own, addend))) {
-    EXPECT_FALSE(rounder.has_value()) << to_string(f) << ": 53 bits cannot hold the draw's 33";
-    return;
-  }
   ASSERT_TRUE(rounder.has_value()) << to_string(f);
+  // 53 bits cannot hold the draw's 33 below a last place of 20 or more
+  // fraction bits: those sums travel as TwoSum's pairs.
+  EXPECT_EQ(rounder->sr_pair, f.rounding == Rounding::sr && f.man_bits > 19);
   EXPECT_EQ(rounder->to_inf, f.overflow_to_inf() && f.rounding != Rounding::rtz);
   std::mt19937_64 rng(test_seed());
   std::uint64_t overflows = 0, underflows = 0, swamps = 0, inexact = 0, oracle_checked = 0;
@@ -150,6 +150,165 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(Rounding::rne, Rounding::rna, Rounding::rtz, Rounding::rd, Rounding::ru,
                                          Rounding::sr)));
 
+// mix64's inverse, to choose keys whose draws take given values: sr_draw's
+// mixer is a bijection (xorshifts and odd multipliers).
+std::uint64_t unxorshift(std::uint64_t y, int shift) {
+  std::uint64_t x = y;
+  for (int i = 0; i < 64 / shift + 1; ++i) x = y ^ (x >> shift);
+  return x;
+}
+std::uint64_t inverse_odd(std::uint64_t c) {
+  std::uint64_t x = c;  // Newton's iteration doubles the correct low bits
+  for (int i = 0; i < 6; ++i) x *= 2 - c * x;
+  return x;
+}
+std::uint64_t unmix64(std::uint64_t z) {
+  z = unxorshift(z, 31);
+  z *= inverse_odd(0x94d049bb133111ebULL);
+  z = unxorshift(z, 27);
+  z *= inverse_odd(0xbf58476d1ce4e5b9ULL);
+  return unxorshift(z, 30);
+}
+// A key whose draw under `seed` is r (`low`: the mixer's discarded bits).
+std::uint64_t key_for_draw(std::uint64_t seed, std::uint32_t r, std::uint64_t low) {
+  return unmix64((std::uint64_t{r} << 32) | (low & 0xffffffffULL)) ^ mix64(seed + 0x9e3779b97f4a7c15ULL);
+}
+
+// Stochastic rounding of TwoSum's pairs (fp32 and the other formats with
+// fewer than 33 bits below their last place in a double) at the draw's
+// extremes and at the threshold itself: round_pack rounds up iff
+// frac * 2^32 > draw, so a binary search over draws (keys chosen for them)
+// finds the least draw t that rounds down, and the lanes must agree at
+// t - 2 .. t + 1 and at 0, 1, 2^32 - 2 and 2^32 - 1, where the comparison
+// turns on the sum's bits below the double's last place. Some against MPFR.
+TEST(LanesSrPair, MatchesRoundPackAtTheDrawsThreshold) {
+  std::mt19937_64 rng(test_seed() + 4);
+  for (const char* name : {"fp32", "fp32,ftz", "fp32,sat", "M20E8", "M23E6,bias=20", "M30E7"}) {
+    FloatFormat f = parse_float_format(name);
+    f.rounding = Rounding::sr;
+    f.sr_seed = 1234;
+    const fast::Span own = fast::span_of(f);
+    const fast::Span addend{std::min(own.msb + 2, 1000), std::max(own.lsb - 60, -1022)};
+    const auto rounder = fast::Rounder::make_lanes(f, fast::sum_span(own, addend));
+    ASSERT_TRUE(rounder.has_value()) << name;
+    ASSERT_TRUE(rounder->sr_pair) << name;
+    const fast::Encoder encode(f);
+    ASSERT_EQ(sr_draw(f.sr_seed, key_for_draw(f.sr_seed, 0xfedcba98u, rng())), 0xfedcba98u);
+    std::uint64_t thresholds = 0, oracle_checked = 0, underflows = 0, overflows = 0;
+    for (int i = 0; i < 3000; ++i) {
+      const std::uint64_t acc_bits = rng() & encoding_mask(f.width());
+      if (is_nan_bits(acc_bits, f) || is_inf_bits(acc_bits, f)) continue;
+      if (!f.subnormals && exponent_field(acc_bits, f) == 0 && fraction_field(acc_bits, f) != 0) continue;
+      const double acc = to_double(acc_bits, f);
+      const double add = rng() % 2 == 0 ? boundary_addend(rng, acc, f, addend) : random_on_span(rng, addend);
+      const std::uint64_t low = rng();
+      const auto want_at = [&](std::uint32_t r) {
+        return accumulate(acc_bits, f, exact_from_double(add), key_for_draw(f.sr_seed, r, low));
+      };
+      std::vector<std::uint32_t> draws = {0, 1, 0xfffffffeu, 0xffffffffu, static_cast<std::uint32_t>(rng())};
+      const Result up = want_at(0), down = want_at(0xffffffffu);
+      if (up.bits != down.bits) {
+        // The least draw that rounds down lies in (0, 2^32 - 1].
+        std::uint64_t lo = 0, hi = 0xffffffffu;
+        while (hi - lo > 1) {
+          const std::uint64_t mid = (lo + hi) / 2;
+          (want_at(static_cast<std::uint32_t>(mid)).bits == down.bits ? hi : lo) = mid;
+        }
+        for (std::uint64_t t = hi >= 2 ? hi - 2 : 0; t <= hi + 1 && t <= 0xffffffffu; ++t) {
+          draws.push_back(static_cast<std::uint32_t>(t));
+        }
+        ++thresholds;
+      }
+      for (const std::uint32_t r : draws) {
+        const std::uint64_t key = key_for_draw(f.sr_seed, r, low);
+        const Result want = accumulate(acc_bits, f, exact_from_double(add), key);
+        const fast::ScalarResult got = fast::accumulate_any(*rounder, acc, add, key);
+        const std::string where = std::string(name) + " acc=" + std::to_string(acc_bits) + " add=" +
+                                  std::to_string(add) + " draw=" + std::to_string(r);
+        if (is_inf_bits(want.bits, f)) {
+          ASSERT_TRUE(rounder->to_inf) << where;
+          ASSERT_TRUE(got.events & kOverflow) << where;
+          ++overflows;
+          continue;
+        }
+        ASSERT_EQ(encode(got.value), want.bits) << where << std::hexfloat << " got " << got.value;
+        ASSERT_EQ(std::bit_cast<std::uint64_t>(got.value), std::bit_cast<std::uint64_t>(to_double(want.bits, f)))
+            << where;
+        ASSERT_EQ(got.events, want.events) << where << " want " << to_string_events(want.events) << " got "
+                                           << to_string_events(got.events);
+        overflows += (want.events & kOverflow) != 0;
+        underflows += (want.events & kUnderflow) != 0;
+        if (rng() % 4 == 0) {
+          const test::OracleValue sum =
+              test::oracle_sum(test::oracle_decode(acc_bits, f), test::oracle_from_double(add), f.rounding);
+          const Result oracle = test::oracle_round(sum, f, key);
+          ASSERT_EQ(oracle.bits, want.bits) << where;
+          ++oracle_checked;
+        }
+      }
+    }
+    EXPECT_GT(thresholds, 1000u) << name;
+    EXPECT_GT(oracle_checked, 1000u) << name;
+    EXPECT_GT(overflows, 0u) << name;
+    EXPECT_GT(underflows, 0u) << name;
+  }
+}
+
+// A lone exact double (a product) rounded by a pair rounder, e = 0, at the
+// draw's extremes, in the subnormal range too.
+TEST(LanesSrPair, RoundsExactValuesAsRoundPack) {
+  std::mt19937_64 rng(test_seed() + 5);
+  for (const char* name : {"fp32", "fp32,ftz", "M20E8"}) {
+    FloatFormat f = parse_float_format(name);
+    f.rounding = Rounding::sr;
+    f.sr_seed = 77;
+    const fast::Span in{f.emax() + 1, std::max(f.emin() - f.man_bits - 60, -1022)};
+    const auto rounder = fast::Rounder::make_lanes(f, in);
+    ASSERT_TRUE(rounder && rounder->sr_pair) << name;
+    for (int i = 0; i < 20000; ++i) {
+      const double x = random_on_span(rng, in);
+      const std::uint32_t r = i % 4 == 0 ? 0u : i % 4 == 1 ? 0xffffffffu : static_cast<std::uint32_t>(rng());
+      const std::uint64_t key = key_for_draw(f.sr_seed, r, rng());
+      const Result want = round_pack(f, exact_from_double(x), false, key);
+      const fast::ScalarResult got = fast::round_any(*rounder, x, key);
+      if (is_inf_bits(want.bits, f)) {
+        ASSERT_TRUE(got.events & kOverflow);
+        continue;
+      }
+      ASSERT_EQ(fast::Encoder(f)(got.value), want.bits) << name << std::hexfloat << " x=" << x << " draw=" << r;
+      ASSERT_EQ(got.events, want.events) << name << std::hexfloat << " x=" << x << " draw=" << r;
+    }
+  }
+}
+
+// The hot loops' stochastic rounding of exact zeros and normals no larger
+// than the largest value (round_sr_common, with the draw at the top of the
+// word) against round_pack, at the draw's extremes too.
+TEST(LanesSrCommon, MatchesRoundPack) {
+  std::mt19937_64 rng(test_seed() + 6);
+  for (const char* name : {"fp32", "bf16", "fp16", "M10E5", "M7E4", "M3E4", "M20E8", "M50E10"}) {
+    FloatFormat f = parse_float_format(name);
+    f.rounding = Rounding::sr;
+    f.sr_seed = 31;
+    const fast::Span in{f.emax(), std::max(f.emin() - f.man_bits - 40, f.emax() - 52)};
+    const auto rounder = fast::Rounder::make_lanes(f, in);
+    ASSERT_TRUE(rounder.has_value()) << name;
+    const double max = to_double(max_finite_bits(f, false), f);
+    using L = fast::Lanes<1>;
+    for (int i = 0; i < 20000; ++i) {
+      const double x = random_on_span(rng, in);
+      if (std::fabs(x) > max || (x != 0 && std::fabs(x) < std::ldexp(1.0, f.emin()))) continue;
+      const std::uint32_t r = i % 4 == 0 ? 0u : i % 4 == 1 ? 0xffffffffu : static_cast<std::uint32_t>(rng());
+      const std::uint64_t key = key_for_draw(f.sr_seed, r, rng());
+      const Result want = round_pack(f, exact_from_double(x), false, key);
+      const L::U bits = fast::round_sr_common<1>(*rounder, L::U{std::bit_cast<std::uint64_t>(x)},
+                                                 fast::sr_draw_high_lanes<1>(*rounder, L::U{key}));
+      ASSERT_EQ(fast::Encoder(f)(std::bit_cast<double>(bits[0])), want.bits)
+          << name << std::hexfloat << " x=" << x << " draw=" << r;
+    }
+  }
+}
+
 // sum_to_odd against the exact sum: equal when a double holds it, otherwise
 // an odd double strictly between the exact sum's two neighbours.
 TEST(LanesSumToOdd, IsRoundToOddOfTheExactSum) {
@@ -226,9 +385,17 @@ TEST(LanesRounder, RefusesWhatItCannotDoExactly) {
   EXPECT_TRUE(fast::Rounder::make_lanes(Format{formats::fp32()}, wide));
   // 51 fraction bits leave one bit for round-to-odd, which needs two.
   EXPECT_FALSE(fast::Rounder::make_lanes(Format{parse_float_format("M51E8")}, wide));
-  // Stochastic rounding of inexact sums needs 33 bits below the last place.
-  EXPECT_FALSE(fast::Rounder::make_lanes(Format{parse_float_format("fp32,round=sr")}, wide));
-  EXPECT_TRUE(fast::Rounder::make_lanes(Format{parse_float_format("bf16,round=sr")}, wide));
+  // Stochastic rounding of inexact sums with fewer than 33 bits below the
+  // last place takes pairs, whose draw scale 2^(emin - M - 32) must be a
+  // normal double.
+  const auto fp32_sr = fast::Rounder::make_lanes(Format{parse_float_format("fp32,round=sr")}, wide);
+  ASSERT_TRUE(fp32_sr);
+  EXPECT_TRUE(fp32_sr->sr_pair);
+  const auto bf16_sr = fast::Rounder::make_lanes(Format{parse_float_format("bf16,round=sr")}, wide);
+  ASSERT_TRUE(bf16_sr);
+  EXPECT_FALSE(bf16_sr->sr_pair);
+  EXPECT_FALSE(fast::Rounder::make_lanes(Format{parse_float_format("M23E10,bias=980,round=sr")}, fast::Span{100, -1020}));
+  EXPECT_TRUE(fast::Rounder::make_lanes(Format{parse_float_format("M23E10,bias=960,round=sr")}, fast::Span{100, -1020}));
   // Integer sums must be exact and below 2^51.
   EXPECT_TRUE(fast::Rounder::make_lanes(Format{IntFormat{32, false}}, fast::Span{32, -18}));
   EXPECT_FALSE(fast::Rounder::make_lanes(Format{IntFormat{32, false}}, fast::Span{32, -30}));

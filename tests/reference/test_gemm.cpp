@@ -194,10 +194,27 @@ std::vector<GemmCase> lanes_cases() {
       {"e4m3", "int32", "", "sequential", "none", 5, 100, 17},
       {"e4m3", "int16,sat", "", "chunked:16", "pow2", 5, 100, 17},
   };
+  // Stochastic rounding into fp32 (and M20E8, the widest format with fewer
+  // than 33 bits below its last place in a double): TwoSum's pairs, with
+  // products and merges rounded the same way; bf16 operands over +-62
+  // binades give products near fp32's subnormals and its top binades.
+  for (const GemmCase& c : std::initializer_list<GemmCase>{
+           {"e4m3", "fp32,round=sr,seed=11", "", "sequential", "none", 7, 300, 35},
+           {"e4m3", "fp32,round=sr,seed=12", "", "chunked:16", "pow2", 7, 150, 21},
+           {"e4m3", "fp32,round=sr,ftz,seed=13", "fp32,round=sr,seed=2", "chunked:16:fp32,round=sr,seed=3", "none",
+            5, 100, 19},
+           {"bf16", "fp32,round=sr,seed=14", "", "sequential", "none", 5, 200, 17, 62},
+           {"bf16", "fp32,round=sr,seed=15", "fp32,round=rtz", "chunked:8", "none", 5, 120, 17, 64},
+           {"bf16", "fp32,round=sr,ftz,seed=16", "", "chunked:16", "none", 5, 120, 17, 62},
+           {"e4m3", "M20E8,round=sr,seed=17", "", "sequential", "none", 5, 200, 33},
+           // More steps, and more chunks, than one block of draws made ahead.
+           {"e4m3", "fp32,round=sr,seed=18", "", "sequential", "none", 3, 1100, 17},
+           {"e4m3", "bf16,round=sr,seed=19", "", "chunked:2", "none", 3, 1100, 17},
+       }) {
+    cases.push_back(c);
+  }
   for (const char* mode : {"rne", "rna", "rtz", "rd", "ru", "sr"}) {
-    // (fp32 with stochastic rounding stays on the general path: see
-    // LanesRounder.RefusesWhatItCannotDoExactly.)
-    const std::string acc = std::string(mode) == "sr" ? "M19E8,round=sr" : std::string("fp32,round=") + mode;
+    const std::string acc = std::string("fp32,round=") + mode;
     cases.push_back({"e4m3", acc, "", "chunked:16:bf16,round=" + std::string(mode), "none", 6, 48, 17});
     cases.push_back({"e4m3", std::string("bf16,ftz,round=") + mode, std::string("bf16,round=") + mode, "sequential",
                      "tensor", 5, 64, 16});
