@@ -91,9 +91,9 @@ Scaling operand_scaling(Scaling s, bool is_weight) {
 
 QuantizedOperand quantize_floats(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
                                  Scaling scaling, ScaleAxis axis, std::uint64_t sr_stream) {
-  ref::Matrix m(rows, cols);
-  for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = data[i];
-  return ref::quantize_operand(m, format, scaling, axis, sr_stream);
+  QuantizedOperand q;
+  ref::quantize_operand(data, rows, cols, format, scaling, axis, sr_stream, q);
+  return q;
 }
 
 bool stochastic(const num::Format& f) {
@@ -181,45 +181,18 @@ bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
 
 }  // namespace
 
-QuantizedOperand quantize_activations(const float* data, std::size_t count, const num::Format& format,
-                                      Scaling scaling, std::uint64_t sr_stream) {
-  assert(scaling != Scaling::channel);
-  if (stochastic(format)) return quantize_floats(data, 1, count, format, scaling, ScaleAxis::rows, sr_stream);
-  std::vector<std::size_t> nonzero;
-  nonzero.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (std::bit_cast<std::uint32_t>(data[i]) != 0) nonzero.push_back(i);
-  }
-  ref::Matrix packed(1, nonzero.size());
-  for (std::size_t i = 0; i < nonzero.size(); ++i) packed.data[i] = data[nonzero[i]];
-  const QuantizedOperand q = ref::quantize_operand(packed, format, scaling, ScaleAxis::rows, sr_stream);
-  QuantizedOperand out;
-  out.rows = 1;
-  out.cols = count;
-  out.axis = ScaleAxis::rows;
-  out.scale = q.scale;
-  out.events = q.events;
-  out.events.ops += count - nonzero.size();  // the +0 elements: one operation each, no event
-  out.bits.assign(count, 0);
-  out.values.assign(count, 0.0);
-  for (std::size_t i = 0; i < nonzero.size(); ++i) {
-    out.bits[nonzero[i]] = q.bits[i];
-    out.values[nonzero[i]] = q.values[i];
-  }
-  return out;
-}
-
 namespace {
 
-// A per-sample operand [rows x cols] in the multiplier format.
+// A per-sample operand [rows x cols] in the multiplier format, into `q`
+// (its buffers reused). Activations take one scale for the whole tensor.
+void quantize_runtime(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
+                      Scaling scaling, bool is_weight, ScaleAxis axis, std::uint64_t sr_stream, QuantizedOperand& q) {
+  ref::quantize_operand(data, rows, cols, format, operand_scaling(scaling, is_weight), axis, sr_stream, q);
+}
 QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
                                   Scaling scaling, bool is_weight, ScaleAxis axis, std::uint64_t sr_stream) {
-  const Scaling s = operand_scaling(scaling, is_weight);
-  if (s == Scaling::channel) return quantize_floats(data, rows, cols, format, s, axis, sr_stream);
-  QuantizedOperand q = quantize_activations(data, rows * cols, format, s, sr_stream);  // same element order
-  q.rows = rows;
-  q.cols = cols;
-  q.axis = axis;
+  QuantizedOperand q;
+  quantize_runtime(data, rows, cols, format, scaling, is_weight, axis, sr_stream, q);
   return q;
 }
 
@@ -533,7 +506,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
   assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
   ws.values[slot_of[net_.input]].assign(input.begin(), input.end());
   PhaseClock clock(ws.phase_times);
-  ws.rounded.clear();
+  std::size_t rounded_used = 0;  // ws.rounded's entries of this run (the rest keep their buffers)
   std::size_t layer = 0;
   for (const Node& node : net_.nodes) {
     clock.enter(Phase::other);
@@ -570,13 +543,18 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         clock.enter(Phase::quantize);
         const ValueId xv = *node.inputs[0];
         const Scaling xs_scaling = operand_scaling(scaling, false);
-        for (const Workspace::RoundedValue& r : ws.rounded) {
+        for (std::size_t i = 0; i < rounded_used; ++i) {
+          const Workspace::RoundedValue& r = ws.rounded[i];
           if (r.value == xv && r.format == mul && r.scaling == xs_scaling) qx_rounded = &r.q;
         }
         if (qx_rounded == nullptr) {
-          ws.rounded.push_back({xv, mul, xs_scaling,
-                                quantize_activations(x, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, 2)});
-          qx_rounded = &ws.rounded.back().q;
+          if (rounded_used == ws.rounded.size()) ws.rounded.emplace_back();
+          Workspace::RoundedValue& r = ws.rounded[rounded_used++];
+          r.value = xv;
+          r.format = mul;
+          r.scaling = xs_scaling;
+          quantize_runtime(x, 1, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, false, ScaleAxis::rows, 2, r.q);
+          qx_rounded = &r.q;
         }
         if (st) st->quantize += qx_rounded->events;
         if (prep.a) {

@@ -536,34 +536,3 @@ TEST(Evaluate, StatisticsCountEveryOperation) {
 
 }  // namespace
 }  // namespace accsim::net
-
-namespace accsim::net {
-namespace {
-
-TEST(QuantizeActivations, EqualsQuantizeOperandOnTheWholeTensor) {
-  for (const char* fmt : {"e3m4", "e4m3", "int8", "fp16,round=rtz", "M2E5,ftz"}) {
-    for (const ref::Scaling s : {ref::Scaling::pow2, ref::Scaling::tensor, ref::Scaling::none}) {
-      auto x = wide_values(500, 31);
-      for (std::size_t i = 0; i < x.size(); i += 3) x[i] = 0.0f;  // ReLU-like zeros
-      x[7] = -0.0f;
-      const num::Format f = num::parse_format(fmt);
-      ref::Matrix m(1, x.size());
-      for (std::size_t i = 0; i < x.size(); ++i) m.data[i] = x[i];
-      const ref::QuantizedOperand want = ref::quantize_operand(m, f, s, ref::ScaleAxis::rows, 2);
-      const ref::QuantizedOperand got = quantize_activations(x.data(), x.size(), f, s, 2);
-      EXPECT_EQ(got.bits, want.bits) << fmt;
-      EXPECT_EQ(got.scale, want.scale) << fmt;
-      EXPECT_EQ(got.events, want.events) << fmt;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        ASSERT_EQ(std::bit_cast<std::uint64_t>(got.values[i]), std::bit_cast<std::uint64_t>(want.values[i])) << fmt << " " << i;
-      }
-    }
-  }
-  // All zeros: scale 1, like quantize_operand's.
-  const std::vector<float> zeros(10, 0.0f);
-  EXPECT_EQ(quantize_activations(zeros.data(), 10, num::formats::e3m4(), ref::Scaling::pow2, 2).scale,
-            std::vector<double>{1.0});
-}
-
-}  // namespace
-}  // namespace accsim::net
