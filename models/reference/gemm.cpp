@@ -87,6 +87,27 @@ constexpr int kVectors = 4;                  // independent 4-lane accumulators 
 constexpr std::size_t kPanel = 4 * kVectors;  // columns per panel
 using L4 = fast::Lanes<4>;
 
+// Whether every value is finite: x - x is 0 for a finite x and NaN for an
+// infinity or a NaN, and a NaN stays in a sum. Four 2-lane sums (every
+// x86-64 has them) instead of a branch per element: the plans scan both
+// operands of every GEMM.
+bool all_finite(const std::vector<double>& v) {
+  typedef double D2 __attribute__((vector_size(16)));
+  D2 sum[4] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    for (std::size_t j = 0; j < 4; ++j) {
+      D2 x;
+      std::memcpy(&x, &v[i + 2 * j], sizeof x);
+      sum[j] += x - x;
+    }
+  }
+  double total = 0;
+  for (; i < v.size(); ++i) total += v[i] - v[i];
+  for (const D2& s : sum) total += s[0] + s[1];
+  return total == 0;
+}
+
 }  // namespace
 
 std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
@@ -94,9 +115,6 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
   const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier);
   const auto* acc = std::get_if<num::FloatFormat>(&cfg.accumulator);
   if (mul == nullptr || acc == nullptr || !cfg.allow_fast_path) return std::nullopt;
-  auto all_finite = [](const std::vector<double>& v) {
-    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-  };
   if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
   fast::Span addend = fast::product_span(fast::span_of(*mul), fast::span_of(*mul));
   if (!fast::fits_double(addend)) return std::nullopt;
@@ -121,9 +139,6 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
 std::optional<FastPlan> plan_any_lanes(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
                                    const QuantizedOperand& b) {
   if (!cfg.allow_fast_path) return std::nullopt;
-  auto all_finite = [](const std::vector<double>& v) {
-    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-  };
   if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
   // Products exact in double: two significands of at most 26 bits (e5m2's
   // products span 64 bits, but each has 6), or integers that fit, inside
@@ -1023,10 +1038,21 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
     // kVectors contiguous vectors.
+    // The buffer stays with the calling thread from call to call (a network
+    // runs thousands of small GEMMs); the kernels below, on any thread, read
+    // it through this reference (the name of a thread_local would mean each
+    // worker's own).
     const std::size_t panels = (n + kPanel - 1) / kPanel;
-    std::vector<double> packed(panels * k * kPanel, 0.0);
-    for (std::size_t kk = 0; kk < k; ++kk) {
-      for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
+    thread_local std::vector<double> packed_buffer;
+    std::vector<double>& packed = packed_buffer;
+    packed.resize(panels * k * kPanel);
+    for (std::size_t p = 0; p < panels; ++p) {
+      const std::size_t cols = std::min(kPanel, n - p * kPanel);
+      for (std::size_t kk = 0; kk < k; ++kk) {
+        double* row = &packed[(p * k + kk) * kPanel];
+        std::memcpy(row, &b.values[kk * n + p * kPanel], cols * sizeof(double));
+        std::fill(row + cols, row + kPanel, 0.0);
+      }
     }
     // Encodings of the results, which lie on the final format's grid.
     const auto* c_float = std::get_if<num::FloatFormat>(&result.c_format);

@@ -203,6 +203,7 @@ QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size
 // group).
 struct ConstantOperand {
   std::vector<float> f;
+  std::vector<double> d;  // f widened (a Conv's weights on the reference engine: its yardstick's operand)
   std::vector<QuantizedOperand> q;
 };
 
@@ -287,6 +288,7 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
         gather_a(node, a->data(), op.f);
       }
       if (arith.engine == Engine::reference) {
+        if (node.op == Op::Conv) op.d.assign(op.f.begin(), op.f.end());
         const auto rows = static_cast<std::size_t>(g.m * g.groups), k = static_cast<std::size_t>(g.k);
         const QuantizedOperand whole =
             quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
@@ -365,6 +367,10 @@ struct GemmCall {
   std::size_t m, k, n;
   const float* a_f;
   const float* b_f;
+  // The same operands in double, where the caller has them so (a Conv's
+  // lowered activations): the yardstick then reads these.
+  const double* a_d = nullptr;
+  const double* b_d = nullptr;
   const QuantizedOperand* qa = nullptr;
   const QuantizedOperand* qb = nullptr;
   bool transposed = false;
@@ -410,14 +416,24 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
   scratch.resize(m * n);
-  gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+  const num::Format& mul = call.arith.config.multiplier;
+  if (sums_exact_in_double(mul, k)) {
+    gemm_f64_exact_sums(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+  } else {
+    gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols,
+             products_exact_in_double(mul));
+  }
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
       const double s = scale(i, j);
       stats->accumulation.add(r.c.data[at(i, j)] / s, scratch[at(i, j)] / s);
     }
   }
-  gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+  if (call.a_d != nullptr) {
+    gemm_f64(call.a_d, call.b_d, scratch.data(), m, k, n, /*exact_products=*/true);  // widened floats
+  } else {
+    gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+  }
   for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
 }
 
@@ -570,9 +586,25 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       }
       for (std::int64_t grp = 0; grp < g.groups; ++grp) {
         clock.enter(Phase::lower);
-        ws.f_cols.resize(k * n);
-        im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
-        GemmCall call{layer, arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
+        const float* w_group = w + static_cast<std::size_t>(grp) * m * k;
+        GemmCall call{layer, arith, m, k, n, w_group, nullptr};
+        if (!reference) {
+          ws.f_cols.resize(k * n);
+          im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
+          call.b_f = ws.f_cols.data();
+        } else if (st) {
+          // The unrounded operands of the `layer` yardstick, widened to
+          // double once (exact) rather than in every product.
+          ws.d_cols.resize(k * n);
+          im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0, ws.d_cols.data());
+          if (prep.a) {
+            call.a_d = prep.a->d.data() + static_cast<std::size_t>(grp) * m * k;
+          } else {
+            ws.d_w.assign(w_group, w_group + m * k);
+            call.a_d = ws.d_w.data();
+          }
+          call.b_d = ws.d_cols.data();
+        }
         if (reference) {
           // The lowered activations, rounded: [k x n], or [n x k] transposed.
           QuantizedOperand& qc = ws.q_cols;

@@ -133,7 +133,7 @@ class Executor {
     std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;
-    std::vector<double> d_c;
+    std::vector<double> d_c, d_cols, d_w;
     ref::QuantizedOperand q_cols;
     // Activations rounded in a run, by value and arithmetic: a tensor that
     // feeds two convolutions (a residual block's conv1 and its shortcut) is
