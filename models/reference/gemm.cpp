@@ -1070,7 +1070,11 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       }
       return false;
     };
-    std::vector<ElementCounts> task_counts(m * panels);
+    // Event counts per task, summed in task order below (integer sums: any
+    // grouping gives the same totals). On one thread, one set for all tasks
+    // (a network's GEMMs have hundreds of tiny tasks each).
+    const bool one_thread = resolve_threads(config.threads) == 1;
+    std::vector<ElementCounts> task_counts(one_thread ? 1 : m * panels);
     // Starting sums of panel_kernel_common: +0, and 2^emin in the padding
     // columns of the last panel (panel_kernel_lanes starts from +0).
     double zeros[kPanel] = {}, padded_init[kPanel] = {};
@@ -1099,7 +1103,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       if (merge_lanes) merge_lanes(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2], first_key + k, steps);
       const bool merged_any = merge != nullptr || merge_lanes != nullptr;
       const double* out = merged_any ? merged : chunk_sums.data();
-      ElementCounts& counts = task_counts[task];
+      ElementCounts& counts = task_counts[one_thread ? 0 : task];
       if (lost(rounders->product, tallies[0]) || lost(rounders->accumulate, tallies[1]) ||
           lost(rounders->merge, tallies[2])) {
         // Some result in this panel is infinite: the general path redoes it.

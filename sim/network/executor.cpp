@@ -404,11 +404,23 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   auto scale = [&](std::size_t i, std::size_t j) {
     return t ? call.qa->scale_at(j, 0) * call.qb->scale_at(0, i) : call.qa->scale_at(i, 0) * call.qb->scale_at(0, j);
   };
+  // x / scale(i, j). With one scale for the whole GEMM that is a power of
+  // two (no scaling, pow2), dividing by it is multiplying by its reciprocal,
+  // which is exact: the same bits, without a division per element.
+  const bool one_scale = call.qa->scale.size() == 1 && call.qb->scale.size() == 1;
+  const double scale0 = one_scale ? call.qa->scale[0] * call.qb->scale[0] : 0.0;
+  int exponent = 0;
+  const bool pow2 = one_scale && std::frexp(scale0, &exponent) == 0.5 && std::isnormal(1.0 / scale0);
+  const double inverse0 = pow2 ? 1.0 / scale0 : 0.0;
+  auto unscale = [&](double x, std::size_t i, std::size_t j) {
+    if (pow2) return x * inverse0;
+    return x / (one_scale ? scale0 : scale(i, j));
+  };
   // Undo the scales: exact for pow2 and no scaling (the accumulator's values
   // fit a float); absmax scales are divided out in double, then rounded to
   // float. This is dequantization, outside the emulated datapath.
   for (std::size_t i = 0; i < m; ++i) {
-    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(r.c.data[at(i, j)] / scale(i, j));
+    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(unscale(r.c.data[at(i, j)], i, j));
   }
   if (!stats) return;
   clock.enter(Phase::statistics);
@@ -425,8 +437,7 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   }
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
-      const double s = scale(i, j);
-      stats->accumulation.add(r.c.data[at(i, j)] / s, scratch[at(i, j)] / s);
+      stats->accumulation.add(unscale(r.c.data[at(i, j)], i, j), unscale(scratch[at(i, j)], i, j));
     }
   }
   if (call.a_d != nullptr) {
