@@ -60,21 +60,21 @@ ACCSIM_GEMM_INLINE typename Vec<Acc, Bytes>::V load(const In* p) {
 // inlined into gemm_avx512_fma and gemm_avx2_fma, where these inline too.
 typedef double F64x8 __attribute__((vector_size(64)));
 typedef double F64x4 __attribute__((vector_size(32)));
-__attribute__((target("avx512f"))) inline F64x8 fmadd(const F64x8& acc, const F64x8& a, const F64x8& b) {
-  return (F64x8)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)acc);
+__attribute__((target("avx512f"))) inline void fmadd(F64x8& acc, const F64x8& a, const F64x8& b) {
+  acc = (F64x8)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)acc);
 }
-__attribute__((target("avx,fma"))) inline F64x4 fmadd(const F64x4& acc, const F64x4& a, const F64x4& b) {
-  return (F64x4)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)acc);
+__attribute__((target("avx,fma"))) inline void fmadd(F64x4& acc, const F64x4& a, const F64x4& b) {
+  acc = (F64x4)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)acc);
 }
 
-// acc + a * b: two roundings, or (Fma, double lanes only) one. The two are
+// acc += a * b: two roundings, or (Fma, double lanes only) one. The two are
 // the same whenever a * b is exact, which is the only case Fma is used for.
 template <bool Fma, class V>
-ACCSIM_GEMM_INLINE V madd(V acc, V a, V b) {
+ACCSIM_GEMM_INLINE void madd(V& acc, const V& a, const V& b) {
   if constexpr (Fma) {
-    return fmadd(acc, a, b);
+    fmadd(acc, a, b);
   } else {
-    return acc + a * b;
+    acc = acc + a * b;
   }
 }
 
@@ -93,7 +93,7 @@ ACCSIM_GEMM_INLINE void tile(const In* a, const In* b, Acc* c, std::size_t i0, s
     for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<In, Acc, Bytes>(b + kk * n + j0 + v * L);
     for (std::size_t r = 0; r < R; ++r) {
       const V ar = V{} + static_cast<Acc>(arow[r * k + kk]);
-      for (std::size_t v = 0; v < Vecs; ++v) acc[r][v] = madd<Fma>(acc[r][v], ar, bv[v]);
+      for (std::size_t v = 0; v < Vecs; ++v) madd<Fma>(acc[r][v], ar, bv[v]);
     }
   }
   for (std::size_t r = 0; r < R; ++r)
