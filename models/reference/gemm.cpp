@@ -1169,12 +1169,26 @@ GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config, cons
     for (std::size_t j = 0; j < result.c.cols; ++j) result.c(i, j) /= qa.scale_at(i, 0) * qb.scale_at(0, j);
   }
   if (config.error_stats) {
-    Matrix a_dequantized(a.rows, a.cols), b_dequantized(b.rows, b.cols);
-    for (std::size_t i = 0; i < a.rows; ++i)
-      for (std::size_t kk = 0; kk < a.cols; ++kk) a_dequantized(i, kk) = qa.values[i * a.cols + kk] / qa.scale_at(i, kk);
-    for (std::size_t kk = 0; kk < b.rows; ++kk)
-      for (std::size_t j = 0; j < b.cols; ++j) b_dequantized(kk, j) = qb.values[kk * b.cols + j] / qb.scale_at(kk, j);
-    result.stats.vs_quantized = compare(result.c, reference_gemm(a_dequantized, b_dequantized, config.threads));
+    // The rounded operands with their scales undone; with no scale (1) they
+    // are the values themselves, read in place (x / 1 = x).
+    auto unit = [](const QuantizedOperand& q) {
+      return std::all_of(q.scale.begin(), q.scale.end(), [](double s) { return s == 1.0; });
+    };
+    Matrix a_dequantized, b_dequantized;
+    if (!unit(qa)) {
+      a_dequantized = Matrix(a.rows, a.cols);
+      for (std::size_t i = 0; i < a.rows; ++i)
+        for (std::size_t kk = 0; kk < a.cols; ++kk) a_dequantized(i, kk) = qa.values[i * a.cols + kk] / qa.scale_at(i, kk);
+    }
+    if (!unit(qb)) {
+      b_dequantized = Matrix(b.rows, b.cols);
+      for (std::size_t kk = 0; kk < b.rows; ++kk)
+        for (std::size_t j = 0; j < b.cols; ++j) b_dequantized(kk, j) = qb.values[kk * b.cols + j] / qb.scale_at(kk, j);
+    }
+    const double* a_want = unit(qa) ? qa.values.data() : a_dequantized.data.data();
+    const double* b_want = unit(qb) ? qb.values.data() : b_dequantized.data.data();
+    result.stats.vs_quantized =
+        compare(result.c, reference_gemm(a_want, b_want, a.rows, a.cols, b.cols, config.threads));
     result.stats.vs_original = compare(result.c, reference_gemm(a, b, config.threads));
   }
   return result;
