@@ -1,5 +1,6 @@
 #include "sim/run_command.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,7 +177,15 @@ struct Run {
   const net::Evaluation& eval;
   const std::optional<Energy>& energy;
   double load_seconds = 0, energy_seconds = 0;  // wall clock
+  double energy_cpu_seconds = 0;                 // the energy measurement's thread CPU time
 };
+
+// CPU time of the calling thread, and of the whole process (every thread so far).
+double cpu_seconds(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 // Accumulator additions (chunk sums and merges) and their events.
 num::EventCounts accumulator_events(const net::LayerStats& s) {
@@ -466,6 +475,8 @@ ordered_json report(const Run& r) {
     j["timing"]["lowbit_gemm_macs_per_cpu_second"] = gemm_seconds > 0 ? lowbit_macs / gemm_seconds : 0.0;
     j["timing"]["load_seconds"] = r.load_seconds;
     j["timing"]["energy_seconds"] = r.energy_seconds;
+    j["timing"]["energy_cpu_seconds"] = r.energy_cpu_seconds;
+    j["timing"]["process_cpu_seconds"] = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
   }
   return j;
 }
@@ -510,6 +521,7 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
   const net::Evaluation eval = net::evaluate(trace, fp32, lowbit, eval_options);
   if (progress) std::cerr << "\r\033[K" << std::flush;
   const auto t_energy = std::chrono::steady_clock::now();
+  const double cpu_energy = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
   std::optional<Energy> energy;
   if (o.energy_samples > 0) {
     const EnergyMeter meter(o.node);
@@ -525,7 +537,8 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
                 eval,
                 energy,
                 std::chrono::duration<double>(t_eval - t_load).count(),
-                std::chrono::duration<double>(t_done - t_energy).count()};
+                std::chrono::duration<double>(t_done - t_energy).count(),
+                cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_energy};
   std::optional<StagedFile> report_file;
   if (!o.report_path.empty()) report_file.emplace(o.report_path, report(run).dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
   if (report_file) report_file->commit();

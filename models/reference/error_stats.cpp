@@ -40,10 +40,15 @@ ErrorStats compare(const Matrix& got, const Matrix& want) {
 
 Matrix reference_gemm(const Matrix& a, const Matrix& b, unsigned threads) {
   assert(a.cols == b.rows);
-  Matrix c(a.rows, b.cols);
-  if (c.data.empty() || a.cols == 0) return c;  // all zeros (or nothing)
+  return reference_gemm(a.data.data(), b.data.data(), a.rows, a.cols, b.cols, threads);
+}
+
+Matrix reference_gemm(const double* a, const double* b, std::size_t m, std::size_t k, std::size_t n,
+                      unsigned threads) {
+  Matrix c(m, n);
+  if (c.data.empty() || k == 0) return c;  // all zeros (or nothing)
   constexpr auto kMaxDim = static_cast<std::size_t>(std::numeric_limits<blasint>::max());
-  if (a.rows > kMaxDim || a.cols > kMaxDim || b.cols > kMaxDim) {
+  if (m > kMaxDim || k > kMaxDim || n > kMaxDim) {
     throw std::length_error("reference_gemm: a dimension exceeds the BLAS index range");
   }
   // OpenBLAS splits a call over its own threads at boundaries that depend on
@@ -52,13 +57,13 @@ Matrix reference_gemm(const Matrix& a, const Matrix& b, unsigned threads) {
   // make every element's arithmetic independent of `threads`.
   openblas_set_num_threads(1);
   constexpr std::size_t kRowBlock = 64;
-  const std::size_t blocks = (a.rows + kRowBlock - 1) / kRowBlock;
-  const auto k = static_cast<blasint>(a.cols), n = static_cast<blasint>(b.cols);
+  const std::size_t blocks = (m + kRowBlock - 1) / kRowBlock;
+  const auto bk = static_cast<blasint>(k), bn = static_cast<blasint>(n);
   parallel_for(blocks, threads, [&](std::size_t block) {
     const std::size_t row = block * kRowBlock;
-    const auto rows = static_cast<blasint>(std::min(kRowBlock, a.rows - row));
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1.0, &a.data[row * a.cols], k, b.data.data(),
-                n, 0.0, &c.data[row * b.cols], n);
+    const auto rows = static_cast<blasint>(std::min(kRowBlock, m - row));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, bn, bk, 1.0, a + row * k, bk, b, bn, 0.0,
+                &c.data[row * n], bn);
   });
   return c;
 }

@@ -1,6 +1,7 @@
 // Error of a result against a reference.
 #pragma once
 
+#include <cstddef>
 #include <limits>
 
 #include "models/reference/matrix.hpp"
@@ -20,5 +21,8 @@ struct ErrorStats {
 // practice, is ten orders of magnitude below the errors it measures (1e-3 and
 // up); the same for any `threads`.
 [[nodiscard]] Matrix reference_gemm(const Matrix& a, const Matrix& b, unsigned threads);
+// The same on row-major A [m x k] and B [k x n] held elsewhere.
+[[nodiscard]] Matrix reference_gemm(const double* a, const double* b, std::size_t m, std::size_t k, std::size_t n,
+                                    unsigned threads);
 
 }  // namespace accsim::ref

@@ -38,105 +38,7 @@ std::string_view to_string(Scaling s) {
   return "?";
 }
 
-// --- quantization -------------------------------------------------------------------
-
-namespace {
-
-// Largest finite magnitude of a format, and the exponent of its top binade.
-double max_value(const Format& f) {
-  if (const auto* ff = std::get_if<num::FloatFormat>(&f)) return num::to_double(num::max_finite_bits(*ff, false), f);
-  return std::ldexp(1.0, std::get<num::IntFormat>(f).bits - 1) - 1;
-}
-int top_binade(const Format& f) {
-  if (const auto* ff = std::get_if<num::FloatFormat>(&f)) return ff->emax();
-  return std::get<num::IntFormat>(f).bits - 2;
-}
-
-double scale_for(double absmax, const Format& f, Scaling s) {
-  if (absmax == 0 || s == Scaling::none) return 1.0;
-  if (s == Scaling::pow2) return std::ldexp(1.0, top_binade(f) - std::ilogb(absmax));
-  return max_value(f) / absmax;
-}
-
-}  // namespace
-
-QuantizedOperand quantize_operand(const Matrix& m, const Format& format, Scaling scaling, ScaleAxis axis,
-                                  std::uint64_t sr_stream) {
-  QuantizedOperand q;
-  q.rows = m.rows;
-  q.cols = m.cols;
-  q.axis = axis;
-  const bool per_channel = scaling == Scaling::channel;
-  const std::size_t groups = per_channel ? (axis == ScaleAxis::rows ? m.rows : m.cols) : 1;
-  std::vector<double> absmax(groups, 0.0);
-  for (std::size_t r = 0; r < m.rows; ++r) {
-    for (std::size_t c = 0; c < m.cols; ++c) {
-      const std::size_t g = per_channel ? (axis == ScaleAxis::rows ? r : c) : 0;
-      absmax[g] = std::max(absmax[g], std::fabs(m(r, c)));
-    }
-  }
-  q.scale.resize(groups);
-  for (std::size_t g = 0; g < groups; ++g) q.scale[g] = scale_for(absmax[g], format, scaling);
-
-  q.bits.resize(m.data.size());
-  q.values.resize(m.data.size());
-  // The general path: x * scale formed exactly and rounded once.
-  auto general = [&](std::size_t r, std::size_t c) {
-    const std::size_t idx = r * m.cols + c;
-    const num::Exact scaled =
-        num::exact_product(num::exact_from_double(m.data[idx]), num::exact_from_double(q.scale_at(r, c)));
-    const num::Result res = num::quantize(scaled, format, (sr_stream << 48) ^ idx);
-    q.bits[idx] = res.bits;
-    q.values[idx] = num::to_double(res.bits, format);
-    q.events.record(res.events);
-  };
-  // The fast path: a power-of-two scale makes x * scale exact in double
-  // (unless it leaves double's normal range), and a float format that
-  // fast::Rounder::make_any accepts rounds that double exactly as round_pack
-  // does (tests check both bit for bit); any other element takes the general
-  // path.
-  const auto* ff = std::get_if<num::FloatFormat>(&format);
-  const std::optional<fast::Rounder> rounder = ff != nullptr ? fast::Rounder::make_any(*ff) : std::nullopt;
-  const bool pow2_scales = std::all_of(q.scale.begin(), q.scale.end(), [](double s) {
-    int e = 0;
-    return std::frexp(s, &e) == 0.5;
-  });
-  if (!rounder || !pow2_scales) {
-    for (std::size_t r = 0; r < m.rows; ++r) {
-      for (std::size_t c = 0; c < m.cols; ++c) general(r, c);
-    }
-    return q;
-  }
-  const fast::Encoder encode(*ff);
-  fast::dispatch_mode(rounder->mode, [&]<Rounding Mode>() {
-    fast::dispatch_ftz(rounder->ftz, [&]<fast::Ftz F>() {
-      std::uint64_t overflow = 0, underflow = 0, inexact = 0, ops = 0;
-      for (std::size_t r = 0; r < m.rows; ++r) {
-        for (std::size_t c = 0; c < m.cols; ++c) {
-          const std::size_t idx = r * m.cols + c;
-          const double x = m.data[idx] * q.scale_at(r, c);
-          if (!rounder->exact_for(x) || (x == 0 && m.data[idx] != 0)) {
-            general(r, c);
-            continue;
-          }
-          const fast::Rounded<1> out = fast::round_lanes<Mode, 1, F>(*rounder, fast::Lanes<1>::D{x});
-          const double v = out.value[0];
-          q.bits[idx] = encode(v);
-          q.values[idx] = v;
-          ++ops;
-          overflow += out.overflow[0] != 0;
-          underflow += out.underflow[0] != 0;
-          inexact += out.exact[0] == 0;
-        }
-      }
-      q.events.ops += ops;
-      q.events.overflow += overflow;
-      q.events.underflow += underflow;
-      q.events.inexact += inexact;
-    });
-  });
-  return q;
-}
+// --- quantization: quantize.cpp -------------------------------------------------
 
 // --- the general path: one output element at a time through num::mac ---------
 
@@ -186,6 +88,27 @@ constexpr int kVectors = 4;                  // independent 4-lane accumulators 
 constexpr std::size_t kPanel = 4 * kVectors;  // columns per panel
 using L4 = fast::Lanes<4>;
 
+// Whether every value is finite: x - x is 0 for a finite x and NaN for an
+// infinity or a NaN, and a NaN stays in a sum. Four 2-lane sums (every
+// x86-64 has them) instead of a branch per element: the plans scan both
+// operands of every GEMM.
+bool all_finite(const std::vector<double>& v) {
+  typedef double D2 __attribute__((vector_size(16)));
+  D2 sum[4] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    for (std::size_t j = 0; j < 4; ++j) {
+      D2 x;
+      std::memcpy(&x, &v[i + 2 * j], sizeof x);
+      sum[j] += x - x;
+    }
+  }
+  double total = 0;
+  for (; i < v.size(); ++i) total += v[i] - v[i];
+  for (const D2& s : sum) total += s[0] + s[1];
+  return total == 0;
+}
+
 }  // namespace
 
 std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
@@ -193,9 +116,6 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
   const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier);
   const auto* acc = std::get_if<num::FloatFormat>(&cfg.accumulator);
   if (mul == nullptr || acc == nullptr || !cfg.allow_fast_path) return std::nullopt;
-  auto all_finite = [](const std::vector<double>& v) {
-    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-  };
   if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
   fast::Span addend = fast::product_span(fast::span_of(*mul), fast::span_of(*mul));
   if (!fast::fits_double(addend)) return std::nullopt;
@@ -220,9 +140,6 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
 std::optional<FastPlan> plan_any_lanes(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
                                    const QuantizedOperand& b) {
   if (!cfg.allow_fast_path) return std::nullopt;
-  auto all_finite = [](const std::vector<double>& v) {
-    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
-  };
   if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
   // Products exact in double: two significands of at most 26 bits (e5m2's
   // products span 64 bits, but each has 6), or integers that fit, inside
@@ -1322,10 +1239,21 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   if (rounders && k > 0) {
     // Pack B into panels of kPanel columns (zero-padded) so each k-step loads
     // kVectors contiguous vectors.
+    // The buffer stays with the calling thread from call to call (a network
+    // runs thousands of small GEMMs); the kernels below, on any thread, read
+    // it through this reference (the name of a thread_local would mean each
+    // worker's own).
     const std::size_t panels = (n + kPanel - 1) / kPanel;
-    std::vector<double> packed(panels * k * kPanel, 0.0);
-    for (std::size_t kk = 0; kk < k; ++kk) {
-      for (std::size_t j = 0; j < n; ++j) packed[(j / kPanel) * k * kPanel + kk * kPanel + j % kPanel] = b.values[kk * n + j];
+    thread_local std::vector<double> packed_buffer;
+    std::vector<double>& packed = packed_buffer;
+    packed.resize(panels * k * kPanel);
+    for (std::size_t p = 0; p < panels; ++p) {
+      const std::size_t cols = std::min(kPanel, n - p * kPanel);
+      for (std::size_t kk = 0; kk < k; ++kk) {
+        double* row = &packed[(p * k + kk) * kPanel];
+        std::memcpy(row, &b.values[kk * n + p * kPanel], cols * sizeof(double));
+        std::fill(row + cols, row + kPanel, 0.0);
+      }
     }
     // Encodings of the results, which lie on the final format's grid.
     const auto* c_float = std::get_if<num::FloatFormat>(&result.c_format);
@@ -1343,7 +1271,11 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       }
       return false;
     };
-    std::vector<ElementCounts> task_counts(m * panels);
+    // Event counts per task, summed in task order below (integer sums: any
+    // grouping gives the same totals). On one thread, one set for all tasks
+    // (a network's GEMMs have hundreds of tiny tasks each).
+    const bool one_thread = resolve_threads(config.threads) == 1;
+    std::vector<ElementCounts> task_counts(one_thread ? 1 : m * panels);
     // Starting sums of panel_kernel_common: +0, and 2^emin in the padding
     // columns of the last panel (panel_kernel_lanes starts from +0).
     double zeros[kPanel] = {}, padded_init[kPanel] = {};
@@ -1372,7 +1304,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       if (merge_lanes) merge_lanes(*rounders->merge, chunk_sums.data(), chunks, merged, tallies[2], first_key + k, steps);
       const bool merged_any = merge != nullptr || merge_lanes != nullptr;
       const double* out = merged_any ? merged : chunk_sums.data();
-      ElementCounts& counts = task_counts[task];
+      ElementCounts& counts = task_counts[one_thread ? 0 : task];
       if (lost(rounders->product, tallies[0]) || lost(rounders->accumulate, tallies[1]) ||
           lost(rounders->merge, tallies[2])) {
         // Some result in this panel is infinite: the general path redoes it.
@@ -1438,12 +1370,26 @@ GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config, cons
     for (std::size_t j = 0; j < result.c.cols; ++j) result.c(i, j) /= qa.scale_at(i, 0) * qb.scale_at(0, j);
   }
   if (config.error_stats) {
-    Matrix a_dequantized(a.rows, a.cols), b_dequantized(b.rows, b.cols);
-    for (std::size_t i = 0; i < a.rows; ++i)
-      for (std::size_t kk = 0; kk < a.cols; ++kk) a_dequantized(i, kk) = qa.values[i * a.cols + kk] / qa.scale_at(i, kk);
-    for (std::size_t kk = 0; kk < b.rows; ++kk)
-      for (std::size_t j = 0; j < b.cols; ++j) b_dequantized(kk, j) = qb.values[kk * b.cols + j] / qb.scale_at(kk, j);
-    result.stats.vs_quantized = compare(result.c, reference_gemm(a_dequantized, b_dequantized, config.threads));
+    // The rounded operands with their scales undone; with no scale (1) they
+    // are the values themselves, read in place (x / 1 = x).
+    auto unit = [](const QuantizedOperand& q) {
+      return std::all_of(q.scale.begin(), q.scale.end(), [](double s) { return s == 1.0; });
+    };
+    Matrix a_dequantized, b_dequantized;
+    if (!unit(qa)) {
+      a_dequantized = Matrix(a.rows, a.cols);
+      for (std::size_t i = 0; i < a.rows; ++i)
+        for (std::size_t kk = 0; kk < a.cols; ++kk) a_dequantized(i, kk) = qa.values[i * a.cols + kk] / qa.scale_at(i, kk);
+    }
+    if (!unit(qb)) {
+      b_dequantized = Matrix(b.rows, b.cols);
+      for (std::size_t kk = 0; kk < b.rows; ++kk)
+        for (std::size_t j = 0; j < b.cols; ++j) b_dequantized(kk, j) = qb.values[kk * b.cols + j] / qb.scale_at(kk, j);
+    }
+    const double* a_want = unit(qa) ? qa.values.data() : a_dequantized.data.data();
+    const double* b_want = unit(qb) ? qb.values.data() : b_dequantized.data.data();
+    result.stats.vs_quantized =
+        compare(result.c, reference_gemm(a_want, b_want, a.rows, a.cols, b.cols, config.threads));
     result.stats.vs_original = compare(result.c, reference_gemm(a, b, config.threads));
   }
   return result;

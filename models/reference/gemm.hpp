@@ -56,9 +56,16 @@ struct QuantizedOperand {
     return axis == ScaleAxis::rows ? scale[r] : scale[c];
   }
 };
-// sr_stream keeps the stochastic draws of A and B apart.
+// sr_stream keeps the stochastic draws of A and B apart. Element (r, c) is
+// num::quantize of the exact m(r, c) * scale (round_pack), its draw keyed on
+// (sr_stream << 48) ^ (r * cols + c).
 [[nodiscard]] QuantizedOperand quantize_operand(const Matrix& m, const num::Format& format, Scaling scaling,
                                                 ScaleAxis axis, std::uint64_t sr_stream);
+// The same for a row-major [rows x cols] float matrix (the network's
+// tensors), into `out`, whose buffers are reused: the same scales, bits,
+// values and events as the Matrix of those floats gives.
+void quantize_operand(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
+                      Scaling scaling, ScaleAxis axis, std::uint64_t sr_stream, QuantizedOperand& out);
 
 // Key of the stochastic-rounding draw for step k of output (i, j); merges of
 // chunk results use step K + chunk index. Any engine that follows the same

@@ -91,9 +91,9 @@ Scaling operand_scaling(Scaling s, bool is_weight) {
 
 QuantizedOperand quantize_floats(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
                                  Scaling scaling, ScaleAxis axis, std::uint64_t sr_stream) {
-  ref::Matrix m(rows, cols);
-  for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = data[i];
-  return ref::quantize_operand(m, format, scaling, axis, sr_stream);
+  QuantizedOperand q;
+  ref::quantize_operand(data, rows, cols, format, scaling, axis, sr_stream, q);
+  return q;
 }
 
 bool stochastic(const num::Format& f) {
@@ -181,45 +181,18 @@ bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
 
 }  // namespace
 
-QuantizedOperand quantize_activations(const float* data, std::size_t count, const num::Format& format,
-                                      Scaling scaling, std::uint64_t sr_stream) {
-  assert(scaling != Scaling::channel);
-  if (stochastic(format)) return quantize_floats(data, 1, count, format, scaling, ScaleAxis::rows, sr_stream);
-  std::vector<std::size_t> nonzero;
-  nonzero.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (std::bit_cast<std::uint32_t>(data[i]) != 0) nonzero.push_back(i);
-  }
-  ref::Matrix packed(1, nonzero.size());
-  for (std::size_t i = 0; i < nonzero.size(); ++i) packed.data[i] = data[nonzero[i]];
-  const QuantizedOperand q = ref::quantize_operand(packed, format, scaling, ScaleAxis::rows, sr_stream);
-  QuantizedOperand out;
-  out.rows = 1;
-  out.cols = count;
-  out.axis = ScaleAxis::rows;
-  out.scale = q.scale;
-  out.events = q.events;
-  out.events.ops += count - nonzero.size();  // the +0 elements: one operation each, no event
-  out.bits.assign(count, 0);
-  out.values.assign(count, 0.0);
-  for (std::size_t i = 0; i < nonzero.size(); ++i) {
-    out.bits[nonzero[i]] = q.bits[i];
-    out.values[nonzero[i]] = q.values[i];
-  }
-  return out;
-}
-
 namespace {
 
-// A per-sample operand [rows x cols] in the multiplier format.
+// A per-sample operand [rows x cols] in the multiplier format, into `q`
+// (its buffers reused). Activations take one scale for the whole tensor.
+void quantize_runtime(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
+                      Scaling scaling, bool is_weight, ScaleAxis axis, std::uint64_t sr_stream, QuantizedOperand& q) {
+  ref::quantize_operand(data, rows, cols, format, operand_scaling(scaling, is_weight), axis, sr_stream, q);
+}
 QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
                                   Scaling scaling, bool is_weight, ScaleAxis axis, std::uint64_t sr_stream) {
-  const Scaling s = operand_scaling(scaling, is_weight);
-  if (s == Scaling::channel) return quantize_floats(data, rows, cols, format, s, axis, sr_stream);
-  QuantizedOperand q = quantize_activations(data, rows * cols, format, s, sr_stream);  // same element order
-  q.rows = rows;
-  q.cols = cols;
-  q.axis = axis;
+  QuantizedOperand q;
+  quantize_runtime(data, rows, cols, format, scaling, is_weight, axis, sr_stream, q);
   return q;
 }
 
@@ -230,6 +203,7 @@ QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size
 // group).
 struct ConstantOperand {
   std::vector<float> f;
+  std::vector<double> d;  // f widened (a Conv's weights on the reference engine: its yardstick's operand)
   std::vector<QuantizedOperand> q;
 };
 
@@ -314,6 +288,7 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
         gather_a(node, a->data(), op.f);
       }
       if (arith.engine == Engine::reference) {
+        if (node.op == Op::Conv) op.d.assign(op.f.begin(), op.f.end());
         const auto rows = static_cast<std::size_t>(g.m * g.groups), k = static_cast<std::size_t>(g.k);
         const QuantizedOperand whole =
             quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
@@ -392,6 +367,10 @@ struct GemmCall {
   std::size_t m, k, n;
   const float* a_f;
   const float* b_f;
+  // The same operands in double, where the caller has them so (a Conv's
+  // lowered activations): the yardstick then reads these.
+  const double* a_d = nullptr;
+  const double* b_d = nullptr;
   const QuantizedOperand* qa = nullptr;
   const QuantizedOperand* qb = nullptr;
   bool transposed = false;
@@ -425,11 +404,23 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   auto scale = [&](std::size_t i, std::size_t j) {
     return t ? call.qa->scale_at(j, 0) * call.qb->scale_at(0, i) : call.qa->scale_at(i, 0) * call.qb->scale_at(0, j);
   };
+  // x / scale(i, j). With one scale for the whole GEMM that is a power of
+  // two (no scaling, pow2), dividing by it is multiplying by its reciprocal,
+  // which is exact: the same bits, without a division per element.
+  const bool one_scale = call.qa->scale.size() == 1 && call.qb->scale.size() == 1;
+  const double scale0 = one_scale ? call.qa->scale[0] * call.qb->scale[0] : 0.0;
+  int exponent = 0;
+  const bool pow2 = one_scale && std::frexp(scale0, &exponent) == 0.5 && std::isnormal(1.0 / scale0);
+  const double inverse0 = pow2 ? 1.0 / scale0 : 0.0;
+  auto unscale = [&](double x, std::size_t i, std::size_t j) {
+    if (pow2) return x * inverse0;
+    return x / (one_scale ? scale0 : scale(i, j));
+  };
   // Undo the scales: exact for pow2 and no scaling (the accumulator's values
   // fit a float); absmax scales are divided out in double, then rounded to
   // float. This is dequantization, outside the emulated datapath.
   for (std::size_t i = 0; i < m; ++i) {
-    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(r.c.data[at(i, j)] / scale(i, j));
+    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(unscale(r.c.data[at(i, j)], i, j));
   }
   if (!stats) return;
   clock.enter(Phase::statistics);
@@ -437,14 +428,23 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
   scratch.resize(m * n);
-  gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+  const num::Format& mul = call.arith.config.multiplier;
+  if (sums_exact_in_double(mul, k)) {
+    gemm_f64_exact_sums(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+  } else {
+    gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols,
+             products_exact_in_double(mul));
+  }
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
-      const double s = scale(i, j);
-      stats->accumulation.add(r.c.data[at(i, j)] / s, scratch[at(i, j)] / s);
+      stats->accumulation.add(unscale(r.c.data[at(i, j)], i, j), unscale(scratch[at(i, j)], i, j));
     }
   }
-  gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+  if (call.a_d != nullptr) {
+    gemm_f64(call.a_d, call.b_d, scratch.data(), m, k, n, /*exact_products=*/true);  // widened floats
+  } else {
+    gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+  }
   for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
 }
 
@@ -533,7 +533,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
   assert(input.size() == static_cast<std::size_t>(element_count(net_.input_shape())));
   ws.values[slot_of[net_.input]].assign(input.begin(), input.end());
   PhaseClock clock(ws.phase_times);
-  ws.rounded.clear();
+  std::size_t rounded_used = 0;  // ws.rounded's entries of this run (the rest keep their buffers)
   std::size_t layer = 0;
   for (const Node& node : net_.nodes) {
     clock.enter(Phase::other);
@@ -570,13 +570,18 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         clock.enter(Phase::quantize);
         const ValueId xv = *node.inputs[0];
         const Scaling xs_scaling = operand_scaling(scaling, false);
-        for (const Workspace::RoundedValue& r : ws.rounded) {
+        for (std::size_t i = 0; i < rounded_used; ++i) {
+          const Workspace::RoundedValue& r = ws.rounded[i];
           if (r.value == xv && r.format == mul && r.scaling == xs_scaling) qx_rounded = &r.q;
         }
         if (qx_rounded == nullptr) {
-          ws.rounded.push_back({xv, mul, xs_scaling,
-                                quantize_activations(x, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, 2)});
-          qx_rounded = &ws.rounded.back().q;
+          if (rounded_used == ws.rounded.size()) ws.rounded.emplace_back();
+          Workspace::RoundedValue& r = ws.rounded[rounded_used++];
+          r.value = xv;
+          r.format = mul;
+          r.scaling = xs_scaling;
+          quantize_runtime(x, 1, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, false, ScaleAxis::rows, 2, r.q);
+          qx_rounded = &r.q;
         }
         if (st) st->quantize += qx_rounded->events;
         if (prep.a) {
@@ -592,9 +597,25 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       }
       for (std::int64_t grp = 0; grp < g.groups; ++grp) {
         clock.enter(Phase::lower);
-        ws.f_cols.resize(k * n);
-        im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
-        GemmCall call{layer, arith, m, k, n, w + static_cast<std::size_t>(grp) * m * k, ws.f_cols.data()};
+        const float* w_group = w + static_cast<std::size_t>(grp) * m * k;
+        GemmCall call{layer, arith, m, k, n, w_group, nullptr};
+        if (!reference) {
+          ws.f_cols.resize(k * n);
+          im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
+          call.b_f = ws.f_cols.data();
+        } else if (st) {
+          // The unrounded operands of the `layer` yardstick, widened to
+          // double once (exact) rather than in every product.
+          ws.d_cols.resize(k * n);
+          im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0, ws.d_cols.data());
+          if (prep.a) {
+            call.a_d = prep.a->d.data() + static_cast<std::size_t>(grp) * m * k;
+          } else {
+            ws.d_w.assign(w_group, w_group + m * k);
+            call.a_d = ws.d_w.data();
+          }
+          call.b_d = ws.d_cols.data();
+        }
         if (reference) {
           // The lowered activations, rounded: [k x n], or [n x k] transposed.
           QuantizedOperand& qc = ws.q_cols;

@@ -92,17 +92,6 @@ struct LayerStats {
   LayerStats& operator+=(const LayerStats& o);
 };
 
-// An activation tensor rounded into the multiplier format with one scale for
-// the whole tensor (`scaling` other than channel): exactly what
-// ref::quantize_operand gives for it as a 1 x count matrix (scale, encodings,
-// values and event counts), but +0 elements, half of a ReLU output, skip the
-// rounding routine: +0 rounds to the encoding 0 with no event in every
-// format. Stochastic rounding keys its draws on the element index, so with
-// it every element takes the routine.
-[[nodiscard]] ref::QuantizedOperand quantize_activations(const float* data, std::size_t count,
-                                                         const num::Format& format, ref::Scaling scaling,
-                                                         std::uint64_t sr_stream);
-
 // Where a low-bit run's CPU time goes (accsim run --timing): rounding the
 // activations, lowering convolutions (im2col), the GEMM engine, the error
 // statistics (yardstick GEMMs and error sums), and everything else (the
@@ -144,15 +133,15 @@ class Executor {
     std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;
-    std::vector<double> d_c;
+    std::vector<double> d_c, d_cols, d_w;
     ref::QuantizedOperand q_cols;
-    // Activations rounded in this run, by value and arithmetic: a tensor that
+    // Activations rounded in a run, by value and arithmetic: a tensor that
     // feeds two convolutions (a residual block's conv1 and its shortcut) is
-    // rounded once.
+    // rounded once. Entries stay from run to run for their buffers.
     struct RoundedValue {
-      ValueId value;
+      ValueId value{};
       num::Format format;
-      ref::Scaling scaling;
+      ref::Scaling scaling = ref::Scaling::none;
       ref::QuantizedOperand q;
     };
     std::deque<RoundedValue> rounded;

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "models/numerics/format.hpp"
+
 namespace accsim::net {
 
 // IEEE binary32, sequential and FMA-free: every C element starts at +0 and,
@@ -17,11 +19,32 @@ namespace accsim::net {
 // distinct output columns, so vectorizing never reorders a sum.
 void gemm_fp32_sequential(const float* a, const float* b, float* c, std::size_t m, std::size_t k, std::size_t n);
 
-// The yardstick: products of float or double operands that are themselves
-// exact in double (every value accsim feeds here has at most 24 significant
-// bits, so a product has at most 48) summed in double. Its error, about
+// The yardsticks of the error statistics: C = A·B summed in double,
+// sequentially from +0 for k = 0, 1, ..., K-1, where every product is exact
+// in double, so each step rounds once (a fused multiply-add where the CPU
+// has one gives the same bits as a multiply and an add). Its error, about
 // 2^-53 relative per addition, is far below any format accsim studies.
+// Float operands: a product of two floats is always exact in double.
 void gemm_f64(const float* a, const float* b, double* c, std::size_t m, std::size_t k, std::size_t n);
-void gemm_f64(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n);
+// Doubles: `exact_products` says that every product is exact in double (the
+// caller knows it from the operands' format: products_exact_in_double);
+// otherwise each product is rounded and then added, still sequentially.
+void gemm_f64(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n,
+              bool exact_products);
+// Whether the product of any two values of `format` is exact in double:
+// both significands together within 53 bits, the product's grid inside
+// double's (subnormals included).
+[[nodiscard]] bool products_exact_in_double(const num::Format& format);
+// Whether every partial sum of k such products, in any order, is exact in
+// double: the products' grid (num::fast::product_span), widened by the
+// ceil(log2 k) bits that k of them can carry, within a double's 53 bits and
+// its normal range.
+[[nodiscard]] bool sums_exact_in_double(const num::Format& format, std::size_t k);
+
+// The same where every partial sum, in any order, is exact in double
+// (sums_exact_in_double): the order then changes no bit, so OpenBLAS's
+// dgemm computes it, in whatever order and with whatever kernel it picks on
+// this CPU, and gives exactly what gemm_f64 gives.
+void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n);
 
 }  // namespace accsim::net

@@ -15,6 +15,7 @@
 #include "sim/network/evaluate.hpp"
 #include "sim/network/executor.hpp"
 #include "sim/network/float_gemm.hpp"
+#include "sim/network/kernels.hpp"
 #include "sim/network/onnx_loader.hpp"
 
 namespace accsim::net {
@@ -338,6 +339,152 @@ TEST(NativeFp32, EqualsReferenceGemmInFp32BitForBit) {
   }
 }
 
+// The lowerings against the definition, one element at a time: row
+// (c, r, s), column (oy, ox) reads x[c, oy * sh - pt + r * dh, ox * sw - pl
+// + s * dw], or the padding. Windows with strides, dilations, uneven pads,
+// kernels wider than the input and outputs that see no input at all.
+TEST(Lowering, Im2colAndIm2rowFollowTheDefinition) {
+  struct Case {
+    std::int64_t c, h, w;
+    Window2d win;
+  };
+  auto window = [](std::int64_t kh, std::int64_t kw, std::int64_t sh, std::int64_t sw, std::int64_t dh, std::int64_t dw,
+                   std::int64_t pt, std::int64_t pl, std::int64_t pb, std::int64_t pr) {
+    Window2d win;
+    win.kernel_h = kh;
+    win.kernel_w = kw;
+    win.stride_h = sh;
+    win.stride_w = sw;
+    win.dilation_h = dh;
+    win.dilation_w = dw;
+    win.pad_top = pt;
+    win.pad_left = pl;
+    win.pad_bottom = pb;
+    win.pad_right = pr;
+    return win;
+  };
+  const std::vector<Case> cases = {
+      {2, 5, 5, window(3, 3, 1, 1, 1, 1, 1, 1, 1, 1)},  {3, 7, 6, window(3, 3, 2, 2, 1, 1, 1, 1, 1, 1)},
+      {1, 6, 7, window(3, 2, 1, 3, 2, 1, 0, 2, 3, 1)},  {2, 4, 4, window(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)},
+      {1, 3, 3, window(5, 5, 1, 1, 1, 1, 2, 2, 2, 2)},  {2, 2, 3, window(3, 3, 1, 1, 1, 1, 4, 4, 4, 4)},
+      {1, 9, 8, window(2, 3, 3, 2, 3, 2, 1, 0, 0, 2)}};
+  for (const Case& cs : cases) {
+    const Window2d& win = cs.win;
+    const std::int64_t oh = (cs.h + win.pad_top + win.pad_bottom - win.dilation_h * (win.kernel_h - 1) - 1) / win.stride_h + 1;
+    const std::int64_t ow = (cs.w + win.pad_left + win.pad_right - win.dilation_w * (win.kernel_w - 1) - 1) / win.stride_w + 1;
+    ASSERT_GT(oh, 0);
+    ASSERT_GT(ow, 0);
+    std::vector<float> x(static_cast<std::size_t>(cs.c * cs.h * cs.w));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i + 1);
+    const std::int64_t k = cs.c * win.kernel_h * win.kernel_w, n = oh * ow;
+    std::vector<double> cols(static_cast<std::size_t>(k * n), -7.0), rows(static_cast<std::size_t>(k * n), -7.0);
+    im2col(x.data(), cs.c, cs.h, cs.w, win, oh, ow, -1.0, cols.data());
+    im2row(x.data(), cs.c, cs.h, cs.w, win, oh, ow, -1.0, rows.data());
+    for (std::int64_t ch = 0; ch < cs.c; ++ch)
+      for (std::int64_t r = 0; r < win.kernel_h; ++r)
+        for (std::int64_t q = 0; q < win.kernel_w; ++q)
+          for (std::int64_t oy = 0; oy < oh; ++oy)
+            for (std::int64_t ox = 0; ox < ow; ++ox) {
+              const std::int64_t iy = oy * win.stride_h - win.pad_top + r * win.dilation_h;
+              const std::int64_t ix = ox * win.stride_w - win.pad_left + q * win.dilation_w;
+              const double want = (iy < 0 || iy >= cs.h || ix < 0 || ix >= cs.w)
+                                      ? -1.0
+                                      : static_cast<double>(x[static_cast<std::size_t>((ch * cs.h + iy) * cs.w + ix)]);
+              const std::int64_t row = (ch * win.kernel_h + r) * win.kernel_w + q, col = oy * ow + ox;
+              ASSERT_EQ(cols[static_cast<std::size_t>(row * n + col)], want) << "im2col row " << row << " col " << col;
+              ASSERT_EQ(rows[static_cast<std::size_t>(col * k + row)], want) << "im2row row " << col << " col " << row;
+            }
+  }
+}
+
+// The yardsticks against a plain loop: sequential from +0, each product
+// formed in double and added (the project builds with -ffp-contract=off, so
+// the loop rounds twice per step). Products of floats are exact in double,
+// so the fused multiply-adds of gemm_f64 must give the same bits.
+template <class T>
+std::vector<double> sequential_f64(const std::vector<T>& a, const std::vector<T>& b, std::size_t m, std::size_t k,
+                                   std::size_t n) {
+  std::vector<double> c(m * n);
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (std::size_t kk = 0; kk < k; ++kk) sum = sum + static_cast<double>(a[i * k + kk]) * static_cast<double>(b[kk * n + j]);
+      c[i * n + j] = sum;
+    }
+  }
+  return c;
+}
+
+void expect_same_doubles(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(got[i]), std::bit_cast<std::uint64_t>(want[i])) << what << " element " << i;
+  }
+}
+
+using Shape3 = std::tuple<std::size_t, std::size_t, std::size_t>;
+const std::vector<Shape3> kYardstickShapes = {{3, 5, 7}, {8, 64, 33}, {1, 300, 17}, {16, 144, 49}, {5, 9, 100}};
+
+TEST(Yardstick, FloatOperandsEqualTheSequentialLoop) {
+  for (const auto& [m, k, n] : kYardstickShapes) {
+    const auto a = wide_values(m * k, m + k);
+    const auto b = wide_values(k * n, k + n);
+    std::vector<double> c(m * n);
+    gemm_f64(a.data(), b.data(), c.data(), m, k, n);
+    expect_same_doubles(c, sequential_f64(a, b, m, k, n), "gemm_f64(float)");
+  }
+}
+
+// Values of a multiplier format (rounded through the reference quantizer):
+// with exact products both routes of gemm_f64 give the loop's bits, and
+// where sums_exact_in_double holds, OpenBLAS's dgemm gives them too.
+TEST(Yardstick, FormatValuesEqualTheSequentialLoop) {
+  for (const char* fmt : {"e3m4", "e4m3", "int8", "M7E4,bias=6"}) {
+    const num::Format f = num::parse_format(fmt);
+    for (const auto& [m, k, n] : kYardstickShapes) {
+      SCOPED_TRACE(std::string(fmt) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n));
+      const auto a_f = wide_values(m * k, m + k + 1);
+      const auto b_f = wide_values(k * n, k + n + 1);
+      ref::QuantizedOperand qa, qb;
+      ref::quantize_operand(a_f.data(), m, k, f, ref::Scaling::pow2, ref::ScaleAxis::rows, 1, qa);
+      ref::quantize_operand(b_f.data(), k, n, f, ref::Scaling::pow2, ref::ScaleAxis::cols, 2, qb);
+      const std::vector<double> want = sequential_f64(qa.values, qb.values, m, k, n);
+      ASSERT_TRUE(products_exact_in_double(f));
+      std::vector<double> c(m * n);
+      gemm_f64(qa.values.data(), qb.values.data(), c.data(), m, k, n, true);
+      expect_same_doubles(c, want, "fused");
+      gemm_f64(qa.values.data(), qb.values.data(), c.data(), m, k, n, false);
+      expect_same_doubles(c, want, "unfused");
+      ASSERT_TRUE(sums_exact_in_double(f, k));
+      std::fill(c.begin(), c.end(), -1.0);
+      gemm_f64_exact_sums(qa.values.data(), qb.values.data(), c.data(), m, k, n);
+      expect_same_doubles(c, want, "dgemm");
+    }
+  }
+}
+
+// The grids: e3m4 (values 2^-6 .. 31) multiplies into a grid of 22 bits, and
+// K = 576 adds 10 more: exact. Products of fp32 values span far more than
+// 53 bits; int32 products need 62 bits; fp32 products themselves are exact
+// (48 bits), those of a 27-bit significand are not.
+TEST(Yardstick, ExactnessFollowsTheFormatsGrid) {
+  EXPECT_TRUE(sums_exact_in_double(num::parse_format("e3m4"), 576));
+  EXPECT_TRUE(sums_exact_in_double(num::parse_format("int8"), 1 << 20));
+  EXPECT_TRUE(sums_exact_in_double(num::parse_format("int16"), 1 << 20));  // 2^30 * 2^20 = 2^50
+  EXPECT_FALSE(sums_exact_in_double(num::parse_format("int16"), std::size_t{1} << 24));
+  EXPECT_FALSE(sums_exact_in_double(num::parse_format("fp32"), 2));
+  EXPECT_FALSE(sums_exact_in_double(num::parse_format("bf16"), 1));
+  EXPECT_TRUE(products_exact_in_double(num::parse_format("fp32")));
+  EXPECT_TRUE(products_exact_in_double(num::parse_format("M25E8")));   // 26 + 26 bits
+  EXPECT_FALSE(products_exact_in_double(num::parse_format("M26E8")));  // 27 + 27 bits
+  EXPECT_FALSE(products_exact_in_double(num::parse_format("int32")));
+  // One more step than the bound allows: an exact sum must not be claimed.
+  // e4m3 (M3E4, values 2^-9 .. 448): products on the grid of 2^-18 and
+  // below 2^18, 36 bits; 2^17 terms reach 53 bits, 2^17 + 1 would need 54.
+  EXPECT_TRUE(sums_exact_in_double(num::parse_format("e4m3"), std::size_t{1} << 17));
+  EXPECT_FALSE(sums_exact_in_double(num::parse_format("e4m3"), (std::size_t{1} << 17) + 1));
+}
+
 // A network with every GEMM kind: grouped strided Conv, Relu, Flatten, Gemm
 // with transB, MatMul.
 std::string mixed_network() {
@@ -532,37 +679,6 @@ TEST(Evaluate, StatisticsCountEveryOperation) {
   EXPECT_GT(e.layers[2].accumulation.snr_db(), 120.0);  // and rounds at float precision
   // The FP32 run against itself: the network error of the first layer is the layer's own.
   EXPECT_EQ(e.layers[0].network.count, e.layers[0].layer.count);
-}
-
-}  // namespace
-}  // namespace accsim::net
-
-namespace accsim::net {
-namespace {
-
-TEST(QuantizeActivations, EqualsQuantizeOperandOnTheWholeTensor) {
-  for (const char* fmt : {"e3m4", "e4m3", "int8", "fp16,round=rtz", "M2E5,ftz"}) {
-    for (const ref::Scaling s : {ref::Scaling::pow2, ref::Scaling::tensor, ref::Scaling::none}) {
-      auto x = wide_values(500, 31);
-      for (std::size_t i = 0; i < x.size(); i += 3) x[i] = 0.0f;  // ReLU-like zeros
-      x[7] = -0.0f;
-      const num::Format f = num::parse_format(fmt);
-      ref::Matrix m(1, x.size());
-      for (std::size_t i = 0; i < x.size(); ++i) m.data[i] = x[i];
-      const ref::QuantizedOperand want = ref::quantize_operand(m, f, s, ref::ScaleAxis::rows, 2);
-      const ref::QuantizedOperand got = quantize_activations(x.data(), x.size(), f, s, 2);
-      EXPECT_EQ(got.bits, want.bits) << fmt;
-      EXPECT_EQ(got.scale, want.scale) << fmt;
-      EXPECT_EQ(got.events, want.events) << fmt;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        ASSERT_EQ(std::bit_cast<std::uint64_t>(got.values[i]), std::bit_cast<std::uint64_t>(want.values[i])) << fmt << " " << i;
-      }
-    }
-  }
-  // All zeros: scale 1, like quantize_operand's.
-  const std::vector<float> zeros(10, 0.0f);
-  EXPECT_EQ(quantize_activations(zeros.data(), 10, num::formats::e3m4(), ref::Scaling::pow2, 2).scale,
-            std::vector<double>{1.0});
 }
 
 }  // namespace

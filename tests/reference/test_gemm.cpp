@@ -6,7 +6,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <random>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "models/numerics/arith.hpp"
@@ -375,14 +378,46 @@ TEST(Quantize, Pow2PlacesLargestInTopBinade) {
   EXPECT_EQ(q.values[1], -352.0);  // 5.5 * 64 = 352 = 1.375 * 256, representable
 }
 
-// quantize_operand rounds most elements in double lanes (fast::Rounder::
-// make_any); every element must match rounding the exact x * scale with
-// round_pack, events included. Values: short significands (ties and exact
-// cases), long ones, zeros of both signs, subnormal and huge doubles, over
-// ranges wide enough to overflow and flush every format.
+// The values at a format's boundaries, both signs: the largest finite value,
+// its neighbours and the midpoints around it (saturation or overflow), the
+// smallest normal and the ties beside it, the smallest subnormal and the
+// ties below it (underflow, flush to zero), ties in the middle binade, and
+// zeros. Integers: the ties and limits of their range.
+std::vector<double> boundary_values(const num::Format& f) {
+  std::vector<double> v;
+  if (const auto* ff = std::get_if<num::FloatFormat>(&f)) {
+    const double max = num::to_double(num::max_finite_bits(*ff, false), f);
+    const double ulp_max = std::ldexp(1.0, ff->emax() - ff->man_bits);
+    const double min_normal = std::ldexp(1.0, ff->emin());
+    const double sub = std::ldexp(1.0, ff->emin() - ff->man_bits);  // the subnormal grid
+    for (double x : {max, max - ulp_max, max - ulp_max / 2, max + ulp_max / 2, max + ulp_max, 2 * max,
+                     min_normal, min_normal + sub / 2, min_normal - sub / 2, min_normal - sub, sub, sub / 2,
+                     sub * 1.5, sub * 2.5, sub / 4, sub * 0.75}) {
+      v.push_back(x);
+    }
+    for (int j = 0; j < 8; ++j) v.push_back(1.0 + (2 * j + 1) * std::ldexp(1.0, -ff->man_bits - 1));
+  } else {
+    const int bits = std::get<num::IntFormat>(f).bits;
+    const double top = std::ldexp(1.0, bits - 1);
+    for (double x : {top - 1, top - 0.5, top, top + 0.5, 0.5, 1.5, 2.5}) v.push_back(x);
+  }
+  const std::size_t count = v.size();
+  for (std::size_t i = 0; i < count; ++i) v.push_back(-v[i]);
+  v.push_back(0.0);
+  v.push_back(-0.0);
+  return v;
+}
+
+// quantize_operand rounds most elements in double lanes, four at a time
+// (fast::Rounder::make_any), the rest one at a time; every element must
+// match rounding the exact x * scale with round_pack, events included.
+// Values: short significands (ties and exact cases), long ones, zeros of
+// both signs, subnormal and huge doubles, over ranges wide enough to
+// overflow and flush every format, and each format's boundary values.
+// Shapes whose rows are no multiple of 4 leave every lane position a tail.
 TEST(Quantize, MatchesRoundPackElementwise) {
   std::mt19937_64 rng(test_seed() + 9);
-  Matrix m(24, 40);
+  Matrix m(23, 41);
   for (double& x : m.data) {
     const auto pick = rng() % 64;
     if (pick == 0) {
@@ -403,31 +438,90 @@ TEST(Quantize, MatchesRoundPackElementwise) {
     if (std::fabs(x) > 0x1p8 || (x != 0 && std::fabs(x) < 0x1p-60)) x = std::ldexp(x, -std::ilogb(x));
   }
   for (const char* fmt : {"e4m3", "e3m4", "e5m2", "M3E4,ftz", "M4E3,round=rtz", "M4E3,round=ru", "M4E3,round=rd,ftz",
-                          "M2E5,round=rna", "M7E4,bias=10", "M7E4,bias=10,round=rtz,ftz", "fp16,round=rtz",
-                          "fp16,sat", "bf16,round=rtz", "M10E5,round=rd", "int8"}) {
+                          "M2E5,round=rna", "M7E4,bias=10", "M7E4,bias=10,round=rtz,ftz", "M7E4,bias=6,round=rtz,ftz",
+                          "fp16,round=rtz", "fp16,sat", "fp16,round=ru", "bf16,round=rtz", "bf16,round=rd,ftz",
+                          "M10E5,round=rd", "M4E3,round=sr,seed=5", "int8", "int16,sat"}) {
     const num::Format f = num::parse_format(fmt);
+    // The boundaries, repeated over a ragged shape so each meets every lane.
+    const std::vector<double> edges = boundary_values(f);
+    Matrix boundary(7, 19);
+    for (std::size_t i = 0; i < boundary.data.size(); ++i) boundary.data[i] = edges[(i * 5) % edges.size()];
     for (const Scaling scaling : {Scaling::none, Scaling::pow2, Scaling::tensor, Scaling::channel}) {
-      for (const Matrix* src : {&m, &narrow}) {
-        SCOPED_TRACE(std::string(fmt) + " scale=" + std::string(to_string(scaling)));
-        const QuantizedOperand q = quantize_operand(*src, f, scaling, ScaleAxis::rows, 3);
-        num::EventCounts want;
-        for (std::size_t r = 0; r < src->rows; ++r) {
-          for (std::size_t c = 0; c < src->cols; ++c) {
-            const std::size_t idx = r * src->cols + c;
-            const num::Result res = num::quantize(
-                num::exact_product(num::exact_from_double(src->data[idx]), num::exact_from_double(q.scale_at(r, c))),
-                f, (std::uint64_t{3} << 48) ^ idx);
-            ASSERT_EQ(q.bits[idx], res.bits) << "element " << idx << " x=" << std::hexfloat << src->data[idx];
-            const double v = num::to_double(res.bits, f);
-            ASSERT_EQ(std::bit_cast<std::uint64_t>(q.values[idx]), std::bit_cast<std::uint64_t>(v))
-                << "element " << idx;
-            want.record(res.events);
+      for (const ScaleAxis axis : {ScaleAxis::rows, ScaleAxis::cols}) {
+        for (const Matrix* src : {&m, &narrow, &boundary}) {
+          SCOPED_TRACE(std::string(fmt) + " scale=" + std::string(to_string(scaling)) +
+                       (axis == ScaleAxis::rows ? " rows" : " cols") + " matrix " +
+                       std::to_string(src->rows) + "x" + std::to_string(src->cols));
+          const QuantizedOperand q = quantize_operand(*src, f, scaling, axis, 3);
+          num::EventCounts want;
+          for (std::size_t r = 0; r < src->rows; ++r) {
+            for (std::size_t c = 0; c < src->cols; ++c) {
+              const std::size_t idx = r * src->cols + c;
+              const num::Result res = num::quantize(
+                  num::exact_product(num::exact_from_double(src->data[idx]), num::exact_from_double(q.scale_at(r, c))),
+                  f, (std::uint64_t{3} << 48) ^ idx);
+              ASSERT_EQ(q.bits[idx], res.bits) << "element " << idx << " x=" << std::hexfloat << src->data[idx];
+              const double v = num::to_double(res.bits, f);
+              ASSERT_EQ(std::bit_cast<std::uint64_t>(q.values[idx]), std::bit_cast<std::uint64_t>(v))
+                  << "element " << idx;
+              want.record(res.events);
+            }
           }
+          expect_same_counts(q.events, want, "quantize");
         }
-        expect_same_counts(q.events, want, "quantize");
       }
     }
   }
+}
+
+// The float entry point (the network's tensors) gives what the Matrix of the
+// same values gives (checked against round_pack above), scales included,
+// also when it refills an operand that held another shape.
+TEST(Quantize, FloatOperandsMatchTheMatrixOfTheirValues) {
+  std::mt19937_64 rng(test_seed() + 10);
+  std::vector<float> x(13 * 11);
+  for (float& v : x) {
+    const auto pick = rng() % 8;
+    const int bits = 1 + static_cast<int>(rng() % 24);
+    v = pick < 3 ? 0.0f  // ReLU-like zeros
+                 : std::ldexp(static_cast<float>((rng() >> (64 - bits)) | 1), static_cast<int>(rng() % 40) - 20 - bits);
+    if (rng() & 1) v = -v;
+  }
+  x[7] = -0.0f;
+  x[8] = std::numeric_limits<float>::denorm_min();
+  x[9] = std::numeric_limits<float>::max();
+  QuantizedOperand got;
+  for (const char* fmt : {"e3m4", "e4m3", "M4E3,round=rtz,ftz", "int8", "fp16,round=rtz", "M2E5,ftz", "bf16,round=sr"}) {
+    for (const Scaling s : {Scaling::pow2, Scaling::tensor, Scaling::channel, Scaling::none}) {
+      for (const ScaleAxis axis : {ScaleAxis::rows, ScaleAxis::cols}) {
+        for (const auto& [rows, cols] : {std::pair<std::size_t, std::size_t>{13, 11}, {1, 13 * 11}, {11, 13}}) {
+          SCOPED_TRACE(std::string(fmt) + " scale=" + std::string(to_string(s)) + " " + std::to_string(rows) + "x" +
+                       std::to_string(cols));
+          const num::Format f = num::parse_format(fmt);
+          Matrix m(rows, cols);
+          for (std::size_t i = 0; i < x.size(); ++i) m.data[i] = x[i];
+          const QuantizedOperand want = quantize_operand(m, f, s, axis, 2);
+          quantize_operand(x.data(), rows, cols, f, s, axis, 2, got);
+          EXPECT_EQ(got.rows, rows);
+          EXPECT_EQ(got.cols, cols);
+          EXPECT_EQ(got.axis, axis);
+          EXPECT_EQ(got.bits, want.bits);
+          EXPECT_EQ(got.scale, want.scale);
+          expect_same_counts(got.events, want.events, "quantize");
+          ASSERT_EQ(got.values.size(), want.values.size());
+          for (std::size_t i = 0; i < x.size(); ++i) {
+            ASSERT_EQ(std::bit_cast<std::uint64_t>(got.values[i]), std::bit_cast<std::uint64_t>(want.values[i])) << i;
+          }
+        }
+      }
+    }
+  }
+  // All zeros: scale 1 with every scaling.
+  const std::vector<float> zeros(10, 0.0f);
+  quantize_operand(zeros.data(), 1, 10, num::formats::e3m4(), Scaling::pow2, ScaleAxis::rows, 2, got);
+  EXPECT_EQ(got.scale, std::vector<double>{1.0});
+  EXPECT_EQ(got.events.ops, 10u);
+  EXPECT_EQ(got.events.inexact, 0u);
 }
 
 // A -0 operand (here a negative input flushed by e3m4) times +0 is -0, and
