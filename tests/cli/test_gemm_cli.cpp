@@ -167,14 +167,18 @@ TEST(GemmCli, ThreadCountChangesNothing) {
 }
 
 TEST(GemmCli, ReportNamesTheRouteThatRan) {
-  // models/numerics/README.md: narrow sums take plan_fast's lanes, bf16 sums
+  // models/numerics/README.md: narrow sums take plan_fast's lanes (in
+  // float lanes where plan_f32 allows: the paper's accumulator), bf16 sums
   // (beyond a double) the wider lanes, fp32 with stochastic rounding the
   // general path.
   TempDir dir;
   write_bytes(dir / "A.npy", npy_f32(2, 3, {1, 2, 3, 4, 5, 6}));
   write_bytes(dir / "B.npy", npy_f32(3, 2, {7, 8, 9, 10, 11, 12}));
   const std::pair<const char*, const char*> cases[] = {
-      {"M7E4,bias=4,round=rtz,ftz", "fast"}, {"bf16", "lanes"}, {"fp32,round=sr", "general"}};
+      {"M7E4,bias=4,round=rtz,ftz", "fast"},
+      {"M7E4,bias=-4,round=rtz,ftz", "f32"},
+      {"bf16", "lanes"},
+      {"fp32,round=sr", "general"}};
   for (const auto& [acc, route] : cases) {
     const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "e4m3", "--acc", acc, "--report",
                                "report.json"},
