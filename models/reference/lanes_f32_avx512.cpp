@@ -6,8 +6,7 @@
 #define ACCSIM_F32_W 16
 #define ACCSIM_F32_ENTRY __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
 #define ACCSIM_F32_FN ACCSIM_F32_ENTRY inline __attribute__((always_inline))
-#define ACCSIM_F32_ANY \
-  ACCSIM_F32_FN bool any(I mask) { return _mm512_test_epi32_mask((__m512i)(mask), (__m512i)(mask)) != 0; }
+// (Masks are AVX-512's mask registers: no ACCSIM_F32_ANY.)
 #include "models/reference/lanes_f32_kernel.ipp"
 
 namespace accsim::ref::f32 {

@@ -10,7 +10,8 @@
 //                      ISAs (clang rejects that, GCC warns)
 //   ACCSIM_F32_ENTRY   the attributes of the entry points (target only)
 //   ACCSIM_F32_ANY     a function `bool any(I mask)`: whether some lane of
-//                      a mask is set
+//                      a mask is set (except with 16 lanes, whose masks
+//                      are AVX-512's mask registers)
 // See lanes_f32.hpp and plan_f32 for why every step is exact in float.
 #include <bit>
 #include <cstddef>
@@ -35,29 +36,54 @@ typedef float UnalignedF __attribute__((vector_size(4 * W), aligned(4), may_alia
 constexpr std::uint32_t kSign = 0x80000000u;
 constexpr std::uint32_t kMagnitude = 0x7fffffffu;
 
-ACCSIM_F32_ANY
-
 ACCSIM_F32_FN F load(const float* p) { return *reinterpret_cast<const UnalignedF*>(p); }
 ACCSIM_F32_FN void store(float* p, F v) { *reinterpret_cast<UnalignedF*>(p) = v; }
 // By the bit pattern: adding to a zero vector would turn -0 into +0.
 ACCSIM_F32_FN F broadcast(float x) { return (F)(U{} + std::bit_cast<std::uint32_t>(x)); }
 
-// Lanes with 0 < |x| < 2^emin, as one signed compare (as num::fast's
-// round_lanes: a - 1 with its sign bit flipped orders like an unsigned
-// a - 1, which wraps zero to the top).
-ACCSIM_F32_FN I tiny_lanes(const F32Rounder& r, U a) {
+// Lane masks: AVX-512's mask registers, or (other ISAs) vectors whose true
+// lanes are all ones. count adds one to each true lane of a tally.
+#if ACCSIM_F32_W == 16
+using Mask = __mmask16;
+ACCSIM_F32_FN bool any(Mask m) { return m != 0; }
+ACCSIM_F32_FN void count(I& tally, Mask m) {
+  tally = (I)(_mm512_mask_sub_epi32((__m512i)(tally), m, (__m512i)(tally), _mm512_set1_epi32(-1)));
+}
+ACCSIM_F32_FN Mask equal(U x, U y) { return _mm512_cmpeq_epi32_mask((__m512i)(x), (__m512i)(y)); }
+#else
+using Mask = I;
+ACCSIM_F32_ANY
+ACCSIM_F32_FN void count(I& tally, Mask m) { tally -= m; }
+ACCSIM_F32_FN Mask equal(U x, U y) { return (I)(x == y); }
+#endif
+
+// Lanes with 0 < |x| < 2^emin (a = |x|'s bits).
+ACCSIM_F32_FN Mask tiny_lanes(const F32Rounder& r, U a) {
+#if ACCSIM_F32_W == 16
+  const __m512i av = (__m512i)(a);
+  return _mm512_mask_cmplt_epu32_mask(_mm512_test_epi32_mask(av, av), av, _mm512_set1_epi32(static_cast<int>(r.min_normal_bits)));
+#else
+  // One signed compare, as num::fast's round_lanes: a - 1 with its sign
+  // bit flipped orders like an unsigned a - 1, which wraps zero to the top.
   return (I)(a + kMagnitude) < static_cast<std::int32_t>((r.min_normal_bits - 1) ^ kSign);
+#endif
 }
 // Lanes above the largest finite value (a is non-negative as a signed int).
-ACCSIM_F32_FN I big_lanes(const F32Rounder& r, U a) { return (I)(a) > static_cast<std::int32_t>(r.max_bits); }
+ACCSIM_F32_FN Mask big_lanes(const F32Rounder& r, U a) {
+#if ACCSIM_F32_W == 16
+  return _mm512_cmpgt_epi32_mask((__m512i)(a), _mm512_set1_epi32(static_cast<int>(r.max_bits)));
+#else
+  return (I)(a) > static_cast<std::int32_t>(r.max_bits);
+#endif
+}
 
 // The rounded bits of u (zero, or a normal of the format up to its largest
-// value; with flush, tiny lanes too, which become zeros of their sign).
-// Toward zero truncates the bit pattern; nearest-even adds half an ulp less
-// one, plus the kept last bit (ties to even), and truncates: a carry moves
-// into the exponent as the value moves into the next binade.
+// value; flushed lanes too, which become zeros of their sign). Toward zero
+// truncates the bit pattern; nearest-even adds half an ulp less one, plus
+// the kept last bit (ties to even), and truncates: a carry moves into the
+// exponent as the value moves into the next binade.
 template <Rounding Mode>
-ACCSIM_F32_FN U round_bits(const F32Rounder& r, U u, I flush) {
+ACCSIM_F32_FN U round_bits(const F32Rounder& r, U u, Mask flush) {
   U m;
   if constexpr (Mode == Rounding::rtz) {
     m = u & r.keep;
@@ -65,86 +91,109 @@ ACCSIM_F32_FN U round_bits(const F32Rounder& r, U u, I flush) {
     static_assert(Mode == Rounding::rne);
     m = (u + r.half_less_one + ((u >> r.drop) & 1u)) & r.keep;
   }
+#if ACCSIM_F32_W == 16
+  return (U)(_mm512_mask_and_epi32((__m512i)(m), flush, (__m512i)(u), _mm512_set1_epi32(static_cast<int>(kSign))));
+#else
   return flush ? (u & kSign) : m;
+#endif
 }
 
 // acc + p as float bits: exact, or (kOdd) rounded to odd in 24 bits.
 // Fast2Sum's error e = p - ((acc + p) - acc) is exact when acc's binade is
 // at least p's, and plan_f32 admits kOdd only where every sum with p's
 // binade above acc's is exact in float (then e = 0, rightly). Where e != 0,
-// s moves one unit toward e when even, as num::fast::sum_to_odd does.
+// s moves one unit toward e when even, as num::fast::sum_to_odd does:
+// (s - down) | 1, down where s and e differ in sign.
 template <bool kOdd>
 ACCSIM_F32_FN U sum_bits(F acc, F p) {
   const F s = acc + p;
   if constexpr (!kOdd) {
     return (U)(s);
   } else {
+#if ACCSIM_F32_W == 16
+    // With AVX-512's rounding control: t = acc + p rounded toward zero,
+    // and the odd sum is t with its last bit set where t is inexact, which
+    // is where t - acc != p. t - acc is exact: where the sum is inexact,
+    // acc's binade is at least p's (plan_f32), so t and acc are multiples
+    // of 2^(e - 24) (e acc's binade; t's binade is e - 1 or above) and
+    // |t - acc| <= |p| + 2^(e - 24) < 2^e + 2^(e - 24) fits 24 bits; where
+    // it is exact, t - acc = p.
+    (void)s;
+    const __m512 t = _mm512_maskz_add_round_ps(0xffff, (__m512)(acc), (__m512)(p), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const Mask inexact = _mm512_cmp_ps_mask(_mm512_sub_ps(t, (__m512)(acc)), (__m512)(p), _CMP_NEQ_OQ);
+    const __m512i tu = _mm512_castps_si512(t);
+    return (U)(_mm512_mask_or_epi32(tu, inexact, tu, _mm512_set1_epi32(1)));
+#else
     const F z = s - acc;
     const F e = p - z;
     const U su = (U)(s);
     const U inexact = (U)(e != 0.0f);
     const U down = ((su ^ (U)(e)) >> 31) & inexact;
     return (su - down) | (inexact >> 31);
+#endif
   }
 }
 
-// Per-lane tallies of one kind of rounding (a true mask lane is -1, so
-// subtracting counts). "Swamped or exact" is counted in one: a swamped lane
-// is inexact, so swamp = that count less the exact one.
-struct VectorTally {
-  I exact{}, swamp_or_exact{}, underflow{};
-  void drain(Tally& t) const {
-    for (int l = 0; l < W; ++l) {
-      t.exact += static_cast<std::uint32_t>(exact[l]);
-      t.swamp += static_cast<std::uint32_t>(swamp_or_exact[l] - exact[l]);
-      t.underflow += static_cast<std::uint32_t>(underflow[l]);
-    }
+// Per-lane tallies of one kind of rounding. "Swamped or exact" is counted
+// in one: a swamped lane is inexact, so swamp = that count less the exact
+// one.
+ACCSIM_F32_FN void drain(const I& exact, const I& swamp_or_exact, const I& underflow, Tally& t) {
+  for (int l = 0; l < W; ++l) {
+    t.exact += static_cast<std::uint32_t>(exact[l]);
+    t.swamp += static_cast<std::uint32_t>(swamp_or_exact[l] - exact[l]);
+    t.underflow += static_cast<std::uint32_t>(underflow[l]);
   }
-};
+}
+
+// The lane-wise larger of two magnitudes' bits.
+ACCSIM_F32_FN U max_bits(U x, U y) {
+  return (I)(x) > (I)(y) ? x : y;  // magnitudes: non-negative as signed ints (one vpmaxsd)
+}
 
 // One vector of a sum step, split so that every vector is tested before any
-// is committed: the sum's bits, and whether a lane needs the fallback.
+// is committed: the sum's bits, its tiny lanes, and (into `largest`) its
+// magnitudes, whose largest decides whether some lane overflows.
 struct Pending {
-  U u, a;
-  I tiny;
+  U u;
+  Mask tiny;
 };
 template <bool kOdd, bool kFtz>
-ACCSIM_F32_FN Pending pend(const F32Rounder& r, F acc, F addend, I& special) {
+ACCSIM_F32_FN Pending pend(const F32Rounder& r, F acc, F addend, U& largest, Mask& special) {
   Pending out;
   out.u = sum_bits<kOdd>(acc, addend);
-  out.a = out.u & kMagnitude;
-  out.tiny = tiny_lanes(r, out.a);
-  special |= big_lanes(r, out.a);
+  const U a = out.u & kMagnitude;
+  out.tiny = tiny_lanes(r, a);
+  largest = max_bits(largest, a);
   if constexpr (!kFtz) special |= out.tiny;  // subnormal rounding: the fallback's
   return out;
 }
 template <Rounding Mode, bool kFtz>
-ACCSIM_F32_FN void commit(const F32Rounder& r, F& acc, const Pending& s, VectorTally& t) {
-  const I flush = kFtz ? s.tiny : I{};
-  const U m = round_bits<Mode>(r, s.u, flush);
-  const I exact = (I)(m == s.u);
-  t.exact -= exact;
+ACCSIM_F32_FN void commit(const F32Rounder& r, F& acc, const Pending& s, I& exact_tally, I& swamp_or_exact_tally,
+                          I& underflow_tally) {
+  const U m = round_bits<Mode>(r, s.u, kFtz ? s.tiny : Mask{});
+  const Mask exact = equal(m, s.u);
+  count(exact_tally, exact);
   // Swamped: a non-zero addend, and the accumulator kept its bits (the
   // sum, exact or odd, then differs from them, so the lane is inexact; a
   // zero addend leaves an exact sum).
-  t.swamp_or_exact -= (I)(m == (U)(acc)) | exact;
-  if constexpr (kFtz) t.underflow -= s.tiny;
+  count(swamp_or_exact_tally, equal(m, (U)(acc)) | exact);
+  if constexpr (kFtz) count(underflow_tally, s.tiny);
   acc = (F)(m);
 }
 
-// A product rounded into the product format (kProduct), or left exact.
+// A product rounded into the product format, its exact and flushed lanes.
 struct Product {
-  F value;  // the addend
-  I exact, underflow;
+  F value;
+  Mask exact, flush;
 };
 template <Rounding Mode>
-ACCSIM_F32_FN Product round_product(const F32Rounder& r, I ftz, F p, I& special) {
+ACCSIM_F32_FN Product round_product(const F32Rounder& r, Mask ftz, F p, Mask& special) {
   const U u = (U)(p), a = u & kMagnitude;
-  const I tiny = tiny_lanes(r, a);
+  const Mask tiny = tiny_lanes(r, a);
   special |= big_lanes(r, a) | (tiny & ~ftz);
-  const I flush = tiny & ftz;
+  const Mask flush = tiny & ftz;
   const U m = round_bits<Mode>(r, u, flush);
-  return {(F)(m), (I)(m == u), flush};
+  return {(F)(m), equal(m, u), flush};
 }
 
 ACCSIM_F32_FN void slow(const Job& job, F& acc, F p) {
@@ -163,8 +212,9 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
   constexpr Rounding kProdMode = kProduct == 2 ? Rounding::rne : Rounding::rtz;
   const F32Rounder acc_r = job.plan->accumulate;
   const F32Rounder prod_r = kProduct != 0 ? *job.plan->product : F32Rounder{};
-  const I prod_ftz = I{} - (prod_r.ftz ? 1 : 0);
-  VectorTally product_tally, acc_tally;
+  const Mask prod_ftz = prod_r.ftz ? ~Mask{} : Mask{};
+  // Tallies in named locals (registers); see drain.
+  I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
   std::size_t chunks = 0;
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
     const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
@@ -176,18 +226,20 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
       // Exact: plan_f32 checked the products' significands and range.
       const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
               p3 = av * load(brow + 3 * W);
-      I special{};
-      Product q0{p0, I{}, I{}}, q1{p1, I{}, I{}}, q2{p2, I{}, I{}}, q3{p3, I{}, I{}};
+      Mask special{};
+      Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
       if constexpr (kProduct != 0) {
         q0 = round_product<kProdMode>(prod_r, prod_ftz, p0, special);
         q1 = round_product<kProdMode>(prod_r, prod_ftz, p1, special);
         q2 = round_product<kProdMode>(prod_r, prod_ftz, p2, special);
         q3 = round_product<kProdMode>(prod_r, prod_ftz, p3, special);
       }
-      const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, special);
-      const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, special);
-      const Pending s2 = pend<kOdd, kAccFtz>(acc_r, acc2, q2.value, special);
-      const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, special);
+      U largest{};
+      const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, largest, special);
+      const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, largest, special);
+      const Pending s2 = pend<kOdd, kAccFtz>(acc_r, acc2, q2.value, largest, special);
+      const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, largest, special);
+      special |= big_lanes(acc_r, largest);
       if (any(special)) [[unlikely]] {
         // An overflow (or a tiny sum to round onto subnormals) somewhere in
         // this step: the whole step through the double rounders.
@@ -198,13 +250,19 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
         continue;
       }
       if constexpr (kProduct != 0) {
-        product_tally.exact -= q0.exact + q1.exact + q2.exact + q3.exact;
-        product_tally.underflow -= q0.underflow + q1.underflow + q2.underflow + q3.underflow;
+        count(product_exact, q0.exact);
+        count(product_exact, q1.exact);
+        count(product_exact, q2.exact);
+        count(product_exact, q3.exact);
+        count(product_underflow, q0.flush);
+        count(product_underflow, q1.flush);
+        count(product_underflow, q2.flush);
+        count(product_underflow, q3.flush);
       }
-      commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_tally);
-      commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_tally);
-      commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_tally);
-      commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_tally);
+      commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_exact, acc_swamp_or_exact, acc_underflow);
+      commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_exact, acc_swamp_or_exact, acc_underflow);
+      commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_exact, acc_swamp_or_exact, acc_underflow);
+      commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_exact, acc_swamp_or_exact, acc_underflow);
     }
     float* out = job.chunk_sums + chunks * kWidth;
     store(out, acc0);
@@ -212,9 +270,8 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
     store(out + 2 * W, acc2);
     store(out + 3 * W, acc3);
   }
-  product_tally.swamp_or_exact = product_tally.exact;  // a product never swamps
-  product_tally.drain(job.tallies[0]);
-  acc_tally.drain(job.tallies[1]);
+  drain(product_exact, product_exact, product_underflow, job.tallies[0]);  // a product never swamps
+  drain(acc_exact, acc_swamp_or_exact, acc_underflow, job.tallies[1]);
 }
 
 // Merges the chunk sums of each column in order (chunk 0 first) into the
@@ -222,13 +279,15 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
 template <Rounding Mode, bool kFtz, bool kOdd>
 ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
   const F32Rounder r = *job.plan->merge;
-  VectorTally tally;
+  I exact{}, swamp_or_exact{}, underflow{};
   for (int v = 0; v < kVectors; ++v) {
     F merged{};
     for (std::size_t c = 0; c < chunks; ++c) {
       const F addend = load(job.chunk_sums + c * kWidth + v * W);
-      I special{};
-      const Pending s = pend<kOdd, kFtz>(r, merged, addend, special);
+      Mask special{};
+      U largest{};
+      const Pending s = pend<kOdd, kFtz>(r, merged, addend, largest, special);
+      special |= big_lanes(r, largest);
       if (any(special)) [[unlikely]] {
         alignas(64) float m[W], sums[W];
         store(m, merged);
@@ -237,11 +296,11 @@ ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
         merged = load(m);
         continue;
       }
-      commit<Mode, kFtz>(r, merged, s, tally);
+      commit<Mode, kFtz>(r, merged, s, exact, swamp_or_exact, underflow);
     }
     store(job.out + v * W, merged);
   }
-  tally.drain(job.tallies[2]);
+  drain(exact, swamp_or_exact, underflow, job.tallies[2]);
 }
 
 template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct>
