@@ -226,45 +226,74 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
   const std::size_t chunk = config.order.sequential() ? k : static_cast<std::size_t>(config.order.chunk);
   const std::size_t chunks = (k + chunk - 1) / chunk;
-  const f32::Kernel kernel = select_kernel(plan, lane_isa());
-  const std::size_t width = kernel.width;
-  const std::size_t panels = (n + width - 1) / width;
+  // Full panels on the ISA's kernel; a last, narrower panel on AVX2's
+  // narrower one when it fits there (64 lanes for 4 columns would be
+  // mostly padding).
+  const LaneIsa isa = lane_isa();
+  const f32::Kernel kernel = select_kernel(plan, isa);
+  const std::size_t full_panels = n / kernel.width, tail_cols = n % kernel.width;
+  f32::Kernel tail_kernel = kernel;
+  if (isa == LaneIsa::avx512 && tail_cols != 0) {
+    const f32::Kernel narrower = select_kernel(plan, LaneIsa::avx2);
+    if (tail_cols <= narrower.width) tail_kernel = narrower;
+  }
+  const std::size_t panels = full_panels + (tail_cols != 0 ? 1 : 0);
+  const auto kernel_of = [&](std::size_t p) -> const f32::Kernel& { return p < full_panels ? kernel : tail_kernel; };
   // Operands as floats (exact: plan_f32 checked the multiplier format), B
-  // in panels of `width` columns, zero-padded.
+  // in panels of their kernel's width, zero-padded; panel p starts at
+  // p * k * kernel.width.
   std::vector<float> a_values(a.values.begin(), a.values.end());
-  std::vector<float> packed(panels * k * width, 0.0f);
-  for (std::size_t kk = 0; kk < k; ++kk) {
-    for (std::size_t j = 0; j < n; ++j) {
-      packed[(j / width) * k * width + kk * width + j % width] = static_cast<float>(b.values[kk * n + j]);
+  std::vector<float> packed(full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0), 0.0f);
+  for (std::size_t p = 0; p < panels; ++p) {
+    const std::size_t width = kernel_of(p).width, first_col = p * kernel.width;
+    const std::size_t cols = std::min(width, n - first_col);
+    float* const panel = packed.data() + p * k * kernel.width;
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      const double* const row = b.values.data() + kk * n + first_col;
+      for (std::size_t j = 0; j < cols; ++j) panel[kk * width + j] = static_cast<float>(row[j]);
     }
   }
   const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));
   struct Counts {
     num::EventCounts product, accumulate, merge;
   };
-  std::vector<Counts> task_counts(m * panels);
-  parallel_for(m * panels, config.threads, [&](std::size_t task) {
-    const std::size_t i = task / panels, p = task % panels;
-    const std::size_t cols = std::min(width, n - p * width);
+  std::vector<Counts> task_counts;
+  // Tasks of a block of rows against one panel: the kernel's tallies are
+  // drained once per block (which short K, as a network's first layer has,
+  // would otherwise pay per row), as long as the blocks still feed every
+  // thread.
+  const std::size_t threads = resolve_threads(config.threads);
+  std::size_t block = 8;
+  while (block > 1 && (m + block - 1) / block * panels < 4 * threads) block /= 2;
+  const std::size_t blocks = (m + block - 1) / block;
+  task_counts.resize(blocks * panels);
+  parallel_for(blocks * panels, config.threads, [&](std::size_t task) {
+    const std::size_t i0 = task / panels * block, p = task % panels;
+    const std::size_t rows = std::min(block, m - i0);
+    const f32::Kernel& kern = kernel_of(p);
+    const std::size_t width = kern.width;
+    const std::size_t first_col = p * kernel.width;
+    const std::size_t cols = std::min(width, n - first_col);
     thread_local std::vector<float> scratch;
-    if (scratch.size() < (chunks + 1) * width) scratch.resize((chunks + 1) * width);
+    if (scratch.size() < rows * (chunks + 1) * width) scratch.resize(rows * (chunks + 1) * width);
     f32::Tally tallies[3];
-    float* const out = scratch.data() + chunks * width;
-    const f32::Job job{&a_values[i * k], &packed[p * k * width], k, chunk, &plan, scratch.data(), out, tallies};
-    kernel.panel(job);
-    const float* results = scratch.data() + (chunks - 1) * width;  // sequential: the one chunk's sums
-    if (kernel.merge != nullptr) {
-      kernel.merge(job);
-      results = out;
-    }
+    float* const out = scratch.data() + rows * chunks * width;
+    const f32::Job job{&a_values[i0 * k], rows, &packed[p * k * kernel.width], k, chunk, &plan, scratch.data(), out,
+                       tallies};
+    kern.panel(job);
+    if (kern.merge != nullptr) kern.merge(job);
     Counts& counts = task_counts[task];
-    if (config.product) drain(tallies[0], width, cols, k, counts.product);
-    drain(tallies[1], width, cols, k, counts.accumulate);
-    if (kernel.merge != nullptr) drain(tallies[2], width, cols, chunks, counts.merge);
-    for (std::size_t j = 0; j < cols; ++j) {
-      const double v = results[j];
-      result.c(i, p * width + j) = v;
-      result.c_bits[i * n + p * width + j] = encode(v);  // v is on the format's grid
+    if (config.product) drain(tallies[0], width, cols, rows * k, counts.product);
+    drain(tallies[1], width, cols, rows * k, counts.accumulate);
+    if (kern.merge != nullptr) drain(tallies[2], width, cols, rows * chunks, counts.merge);
+    for (std::size_t r = 0; r < rows; ++r) {
+      // Sequential: the row's one chunk's sums; chunked: their merge.
+      const float* results = kern.merge != nullptr ? out + r * width : scratch.data() + r * chunks * width;
+      for (std::size_t j = 0; j < cols; ++j) {
+        const double v = results[j];
+        result.c(i0 + r, first_col + j) = v;
+        result.c_bits[(i0 + r) * n + first_col + j] = encode(v);  // v is on the format's grid
+      }
     }
   });
   for (const Counts& c : task_counts) {

@@ -16,14 +16,16 @@ struct Tally {
   std::uint64_t exact = 0, swamp = 0, overflow = 0, underflow = 0;
 };
 
-// One row of A against one panel of B (`width` columns, zero-padded).
+// A block of rows of A against one panel of B (`width` columns,
+// zero-padded).
 struct Job {
-  const float* a_row;    // k values
+  const float* a_rows;   // `rows` rows of k values
+  std::size_t rows;
   const float* panel;    // k rows of `width` values
   std::size_t k, chunk;  // chunk == k: sequential
   const F32Plan* plan;
-  float* chunk_sums;     // scratch: ceil(k / chunk) rows of `width` values
-  float* out;            // `width` merged results (merge kernels only)
+  float* chunk_sums;     // per row, ceil(k / chunk) rows of `width` chunk sums
+  float* out;            // per row, `width` merged results (merge kernels only)
   Tally* tallies;        // [3]: product, accumulate, merge; added to
 };
 using KernelFn = void (*)(const Job&);

@@ -215,13 +215,17 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
   const Mask prod_ftz = prod_r.ftz ? ~Mask{} : Mask{};
   // Tallies in named locals (registers); see drain.
   I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
+  const std::size_t chunks_per_row = (job.k + job.chunk - 1) / job.chunk;
+  for (std::size_t row = 0; row < job.rows; ++row) {
+  const float* const a_row = job.a_rows + row * job.k;
+  float* const chunk_sums = job.chunk_sums + row * chunks_per_row * kWidth;
   std::size_t chunks = 0;
   for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
     const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
     // Named, not an array: GCC would keep an array in memory.
     F acc0{}, acc1{}, acc2{}, acc3{};
     for (std::size_t kk = c0; kk < c1; ++kk) {
-      const F av = broadcast(job.a_row[kk]);
+      const F av = broadcast(a_row[kk]);
       const float* brow = job.panel + kk * kWidth;
       // Exact: plan_f32 checked the products' significands and range.
       const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
@@ -264,11 +268,12 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
       commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_exact, acc_swamp_or_exact, acc_underflow);
       commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_exact, acc_swamp_or_exact, acc_underflow);
     }
-    float* out = job.chunk_sums + chunks * kWidth;
+    float* out = chunk_sums + chunks * kWidth;
     store(out, acc0);
     store(out + W, acc1);
     store(out + 2 * W, acc2);
     store(out + 3 * W, acc3);
+  }
   }
   drain(product_exact, product_exact, product_underflow, job.tallies[0]);  // a product never swamps
   drain(acc_exact, acc_swamp_or_exact, acc_underflow, job.tallies[1]);
@@ -280,25 +285,27 @@ template <Rounding Mode, bool kFtz, bool kOdd>
 ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
   const F32Rounder r = *job.plan->merge;
   I exact{}, swamp_or_exact{}, underflow{};
-  for (int v = 0; v < kVectors; ++v) {
+  for (std::size_t vr = 0; vr < job.rows * kVectors; ++vr) {
+    const std::size_t row = vr / kVectors, v = vr % kVectors;
+    const float* const sums = job.chunk_sums + row * chunks * kWidth;
     F merged{};
     for (std::size_t c = 0; c < chunks; ++c) {
-      const F addend = load(job.chunk_sums + c * kWidth + v * W);
+      const F addend = load(sums + c * kWidth + v * W);
       Mask special{};
       U largest{};
       const Pending s = pend<kOdd, kFtz>(r, merged, addend, largest, special);
       special |= big_lanes(r, largest);
       if (any(special)) [[unlikely]] {
-        alignas(64) float m[W], sums[W];
-        store(m, merged);
-        store(sums, addend);
-        slow_merge(*job.plan, m, sums, W, job.tallies);
-        merged = load(m);
+        alignas(64) float merged_lanes[W], addend_lanes[W];
+        store(merged_lanes, merged);
+        store(addend_lanes, addend);
+        slow_merge(*job.plan, merged_lanes, addend_lanes, W, job.tallies);
+        merged = load(merged_lanes);
         continue;
       }
       commit<Mode, kFtz>(r, merged, s, exact, swamp_or_exact, underflow);
     }
-    store(job.out + v * W, merged);
+    store(job.out + row * kWidth + v * W, merged);
   }
   drain(exact, swamp_or_exact, underflow, job.tallies[2]);
 }

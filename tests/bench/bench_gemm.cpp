@@ -186,8 +186,11 @@ std::vector<Row> rows() {
   out.push_back(row(kPaper, Operands::e4m3_pow2));
   out.back().f32 = false;
   // accsim run's configuration, on the cube and on ResNet-8's convolutions
-  // (stem; stage 1, 2 and 3's 3x3 convolutions), in float and double lanes.
-  for (const Shape shape : {Shape{}, Shape{16, 9, 784}, Shape{16, 144, 784}, Shape{32, 288, 196}, Shape{64, 576, 49}}) {
+  // (stem; stage 1, 2 and 3's 3x3 convolutions; stage 2's and 3's also as
+  // im2row(X) x W^T, the orientation accsim run picks when it fills more
+  // of the double lanes' 16-column panels), in float and double lanes.
+  for (const Shape shape : {Shape{}, Shape{16, 9, 784}, Shape{16, 144, 784}, Shape{32, 288, 196}, Shape{196, 288, 32},
+                            Shape{64, 576, 49}, Shape{49, 576, 64}}) {
     for (bool f32 : {true, false}) {
       Row r = row(kRunAccumulator, Operands::e3m4_pow2);
       r.product = kRunProduct;

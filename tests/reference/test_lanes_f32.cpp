@@ -158,6 +158,7 @@ std::vector<F32Case> f32_cases() {
       {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 5, 7, 17},
       {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 1, 1, 1},
       {"e3m4", run_acc, run_prod, "sequential", "pow2", 7, 100, 70},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 37, 50, 70},  // blocks of rows, one ragged
       {"e3m4", run_acc, run_prod, "chunked:16", "none", 6, 60, 33, 0},  // zero sums
       // The paper row: exact e4m3 products, sums by Fast2Sum and round-to-odd.
       {"e4m3", paper_acc, "", "sequential", "pow2", 9, 300, 35},
