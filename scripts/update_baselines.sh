@@ -25,7 +25,7 @@ samples=500
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-for trace in fmnist_cnn fmnist_resnet; do
+for trace in fmnist_cnn fmnist_resnet fmnist_vit; do
   baseline=tests/baselines/$trace.json
   # Relative paths, run from the repository root: the gate runs the recorded
   # command line from there too.

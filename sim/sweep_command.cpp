@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/cost/cost.hpp"
+#include "models/numerics/identity.hpp"
 #include "models/reference/order.hpp"
 #include "models/reference/parallel.hpp"
 #include "sim/cost_command.hpp"
@@ -170,6 +171,7 @@ ordered_json base_record(const SweepPlan& plan, const SweepPoint& p, const std::
   r["status"] = error.empty() ? "ok" : "failed";
   if (!error.empty()) r["error"] = one_line(error);
   r["trace"] = {{"path", t.path}, {"hash", t.hash}};
+  r["numerics_identity"] = num::kNumericsIdentity;
   r["samples"] = t.trace->samples;
   r["config"] = p.config;
   return r;
@@ -424,6 +426,24 @@ class FolderLock {
   int fd_ = -1;
 };
 
+// Every record of a folder must come from one definition of the formats
+// (models/numerics/identity.hpp): `expected`, or the first record's where
+// `expected` is empty. Records older than the field carry none and pass.
+// Returns the identity the records share ("" when none records one).
+std::string require_one_numerics(const PointRecords& records, std::string expected, const std::filesystem::path& file) {
+  for (const auto& [key, r] : records) {
+    if (!r.contains("numerics_identity") || !r["numerics_identity"].is_string()) continue;
+    const std::string identity = r["numerics_identity"].get<std::string>();
+    if (expected.empty()) expected = identity;
+    if (identity != expected) {
+      throw InputError(file.string(), fmt::format("point {} was computed with numerics identity '{}', not '{}': formats "
+                                                  "mean different arithmetic there; sweep into a new folder",
+                                                  key, one_line(identity), one_line(expected)));
+    }
+  }
+  return expected;
+}
+
 int sweep_or_throw(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   std::pair<std::size_t, std::size_t> shard{0, 1};
   if (!o.shard.empty()) shard = parse_shard(o.shard);
@@ -452,6 +472,7 @@ int sweep_or_throw(const SweepOptions& o, std::ostream& out, std::ostream& err) 
   const FolderLock lock(dir);
   const auto log = make_logger(o.log_level, o.quiet, err, dir / "sweep.log");
   LogRead previous = read_point_log(dir, true);
+  (void)require_one_numerics(previous.records, num::kNumericsIdentity, dir / "points.jsonl");
   if (previous.torn_bytes > 0) {
     log->warn("{}: cut off a torn last line ({} bytes) left by an interrupted run", (dir / "points.jsonl").string(),
               previous.torn_bytes);
@@ -490,10 +511,12 @@ int merge_or_throw(const SweepMergeOptions& o, std::ostream& err) {
   (void)make_logger(o.log_level, true, err, {});
   PointRecords merged;
   std::vector<LogRead> inputs;
+  std::string identity;  // the numerics identity every shard's points share
   for (const std::string& d : o.dirs) {
     if (!std::filesystem::is_directory(d)) throw InputError(d, "is not a sweep folder");
     if (!std::filesystem::exists(std::filesystem::path(d) / "points.jsonl")) throw InputError(d, "has no points.jsonl");
     inputs.push_back(read_point_log(d, false));
+    identity = require_one_numerics(inputs.back().records, identity, std::filesystem::path(d) / "points.jsonl");
   }
   const std::filesystem::path dir(o.out_dir);
   make_out_dir(dir);

@@ -40,6 +40,23 @@ $A sweep "$T/spec.yaml" --out "$T/t2" --log-level warn
 cmp "$T/t1/points.jsonl" "$T/t2/points.jsonl" || fail "a rerun changed points.jsonl"
 grep -q "0 to run" "$T/t2/sweep.log" || fail "the rerun ran points again"
 
+# A folder whose points another definition of the formats computed (another
+# numerics identity) is refused, for resuming and for merging: one line, exit 2.
+mkdir "$T/old"
+sed 's/"numerics_identity":"[^"]*"/"numerics_identity":"accsim-numerics-0"/' "$T/t1/points.jsonl" > "$T/old/points.jsonl"
+grep -q '"numerics_identity":"accsim-numerics-0"' "$T/old/points.jsonl" || fail "no numerics_identity in points.jsonl"
+cp "$T/old/points.jsonl" "$T/old.jsonl"
+set +e
+$A sweep "$T/spec.yaml" --out "$T/old" --quiet 2> "$T/old.err"; rc=$?
+$A sweep-merge "$T/t1" "$T/old" --out "$T/mixed" --quiet 2> "$T/mixed.err"; rc2=$?
+set -e
+[ $rc = 2 ] && [ "$(wc -l < "$T/old.err")" = 1 ] && grep -q "^accsim: error: $T/old/points.jsonl: point [0-9a-f]* was computed with numerics identity 'accsim-numerics-0'" "$T/old.err" ||
+  fail "resuming another build's folder: $rc $(cat "$T/old.err")"
+cmp "$T/old/points.jsonl" "$T/old.jsonl" || fail "a refused resume changed points.jsonl"
+[ $rc2 = 2 ] && grep -q "^accsim: error: $T/old/points.jsonl: point .* numerics identity" "$T/mixed.err" ||
+  fail "merging shards of two builds: $rc2 $(cat "$T/mixed.err")"
+[ ! -e "$T/mixed" ] || fail "a refused merge left a folder"
+
 # Two sweeps on one folder: the second is refused while the first (stopped
 # with SIGSTOP once it holds the folder) is running.
 $A sweep "$T/spec.yaml" --out "$T/locked" --quiet &
@@ -74,10 +91,11 @@ points = [json.loads(l) for l in open(sys.argv[1])]
 run = json.load(open(sys.argv[2]))
 assert len(points) == 8 and all(p["status"] == "ok" for p in points)
 for p in points:
-    for k in ("key", "trace", "samples", "config", "top1", "top1_fp32", "agreement", "layers", "cycles_per_inference",
+    for k in ("key", "trace", "numerics_identity", "samples", "config", "top1", "top1_fp32", "agreement", "layers", "cycles_per_inference",
               "area_um2", "energy_uj_per_inference", "pareto"):
         assert k in p, k
     assert p["trace"]["hash"] == run["trace"]["hash"]
+    assert p["numerics_identity"] == run["numerics_identity"], (p["numerics_identity"], run["numerics_identity"])
     assert set(p["pareto"]) == {"area", "energy"}
 p = [p for p in points if p["config"]["acc"] == "M7E4,bias=10,round=rtz,ftz" and p["config"]["array"] == "16x16"
      and p["config"]["dataflow"] == "ws"][0]
