@@ -170,10 +170,10 @@ void count(Tally& t, num::Events e) {
 }
 }  // namespace
 
-void slow_step(const F32Plan& plan, float* acc, const float* products, int lanes, Tally* tallies) {
+void slow_step(const F32Plan& plan, float* acc, const float* products, bool rounded, int lanes, Tally* tallies) {
   for (int l = 0; l < lanes; ++l) {
     double addend = products[l];
-    if (plan.fast.product) {
+    if (plan.fast.product && !rounded) {
       const fast::ScalarResult p = fast::round(*plan.fast.product, addend);
       count(tallies[0], p.events);
       addend = p.value;

@@ -45,8 +45,9 @@ Kernel select_baseline(const F32Plan& plan);
 // The fallback of one vector's step where some lane overflows (or is tiny
 // in a format with subnormals): every lane through plan_fast's double
 // rounders (num::fast's scalar entry points). `products` are the exact
-// products; `acc` is updated in place. Defined in lanes_f32.cpp.
-void slow_step(const F32Plan& plan, float* acc, const float* products, int lanes, Tally* tallies);
+// products, or (rounded) already rounded and counted; `acc` is updated in
+// place. Defined in lanes_f32.cpp.
+void slow_step(const F32Plan& plan, float* acc, const float* products, bool rounded, int lanes, Tally* tallies);
 // The same for one vector of the merge: merged += sums, in the merge format.
 void slow_merge(const F32Plan& plan, float* merged, const float* sums, int lanes, Tally* tallies);
 

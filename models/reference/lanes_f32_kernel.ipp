@@ -147,7 +147,13 @@ ACCSIM_F32_FN void drain(const I& exact, const I& swamp_or_exact, const I& under
 
 // The lane-wise larger of two magnitudes' bits.
 ACCSIM_F32_FN U max_bits(U x, U y) {
-  return (I)(x) > (I)(y) ? x : y;  // magnitudes: non-negative as signed ints (one vpmaxsd)
+#if ACCSIM_F32_W == 16
+  // (The mask form: the unmasked one's undefined source trips GCC 12's
+  // -Wmaybe-uninitialized.)
+  return (U)(_mm512_mask_max_epi32((__m512i)(x), 0xffff, (__m512i)(x), (__m512i)(y)));
+#else
+  return (I)(x) > (I)(y) ? x : y;  // magnitudes: non-negative as signed ints
+#endif
 }
 
 // One vector of a sum step, split so that every vector is tested before any
@@ -186,33 +192,34 @@ struct Product {
   F value;
   Mask exact, flush;
 };
-template <Rounding Mode>
-ACCSIM_F32_FN Product round_product(const F32Rounder& r, Mask ftz, F p, Mask& special) {
+template <Rounding Mode, bool kFtz>
+ACCSIM_F32_FN Product round_product(const F32Rounder& r, F p, U& largest, Mask& special) {
   const U u = (U)(p), a = u & kMagnitude;
   const Mask tiny = tiny_lanes(r, a);
-  special |= big_lanes(r, a) | (tiny & ~ftz);
-  const Mask flush = tiny & ftz;
+  largest = max_bits(largest, a);
+  if constexpr (!kFtz) special |= tiny;  // subnormal rounding: the fallback's
+  const Mask flush = kFtz ? tiny : Mask{};
   const U m = round_bits<Mode>(r, u, flush);
   return {(F)(m), equal(m, u), flush};
 }
 
-ACCSIM_F32_FN void slow(const Job& job, F& acc, F p) {
+// The fallback of one vector (see slow_step).
+ACCSIM_F32_FN void slow(const Job& job, F& acc, F p, bool rounded) {
   alignas(64) float accs[W], products[W];
   store(accs, acc);
   store(products, p);
-  slow_step(*job.plan, accs, products, W, job.tallies);
+  slow_step(*job.plan, accs, products, rounded, W, job.tallies);
   acc = load(accs);
 }
 
-// The chunk sums of one row of A against one panel. kProduct: 0 for exact
-// products, else the product format's mode (1: rtz, 2: rne), its
-// flush-to-zero read at run time.
-template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct>
+// The chunk sums of a block of rows of A against one panel. kProduct: 0
+// for exact products, else the product format's mode (1: rtz, 2: rne),
+// kProdFtz its flush-to-zero.
+template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
 ACCSIM_F32_FN void panel_kernel(const Job& job) {
   constexpr Rounding kProdMode = kProduct == 2 ? Rounding::rne : Rounding::rtz;
   const F32Rounder acc_r = job.plan->accumulate;
   const F32Rounder prod_r = kProduct != 0 ? *job.plan->product : F32Rounder{};
-  const Mask prod_ftz = prod_r.ftz ? ~Mask{} : Mask{};
   // Tallies in named locals (registers); see drain.
   I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
   const std::size_t chunks_per_row = (job.k + job.chunk - 1) / job.chunk;
@@ -230,14 +237,37 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
       // Exact: plan_f32 checked the products' significands and range.
       const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
               p3 = av * load(brow + 3 * W);
-      Mask special{};
       Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
       if constexpr (kProduct != 0) {
-        q0 = round_product<kProdMode>(prod_r, prod_ftz, p0, special);
-        q1 = round_product<kProdMode>(prod_r, prod_ftz, p1, special);
-        q2 = round_product<kProdMode>(prod_r, prod_ftz, p2, special);
-        q3 = round_product<kProdMode>(prod_r, prod_ftz, p3, special);
+        Mask special{};
+        U largest_product{};
+        q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product, special);
+        q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product, special);
+        q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product, special);
+        q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product, special);
+        special |= big_lanes(prod_r, largest_product);
+        if (any(special)) [[unlikely]] {
+          // A product overflows (or is tiny in a format with subnormals):
+          // the whole step through the double rounders.
+          slow(job, acc0, p0, false);
+          slow(job, acc1, p1, false);
+          slow(job, acc2, p2, false);
+          slow(job, acc3, p3, false);
+          continue;
+        }
+        // Counted now, which frees their masks (AVX-512 has eight).
+        count(product_exact, q0.exact);
+        count(product_exact, q1.exact);
+        count(product_exact, q2.exact);
+        count(product_exact, q3.exact);
+        if constexpr (kProdFtz) {
+          count(product_underflow, q0.flush);
+          count(product_underflow, q1.flush);
+          count(product_underflow, q2.flush);
+          count(product_underflow, q3.flush);
+        }
       }
+      Mask special{};
       U largest{};
       const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, largest, special);
       const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, largest, special);
@@ -245,23 +275,13 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
       const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, largest, special);
       special |= big_lanes(acc_r, largest);
       if (any(special)) [[unlikely]] {
-        // An overflow (or a tiny sum to round onto subnormals) somewhere in
-        // this step: the whole step through the double rounders.
-        slow(job, acc0, p0);
-        slow(job, acc1, p1);
-        slow(job, acc2, p2);
-        slow(job, acc3, p3);
+        // A sum overflows (or is tiny in a format with subnormals): the
+        // step's sums through the double rounders, from the rounded products.
+        slow(job, acc0, q0.value, true);
+        slow(job, acc1, q1.value, true);
+        slow(job, acc2, q2.value, true);
+        slow(job, acc3, q3.value, true);
         continue;
-      }
-      if constexpr (kProduct != 0) {
-        count(product_exact, q0.exact);
-        count(product_exact, q1.exact);
-        count(product_exact, q2.exact);
-        count(product_exact, q3.exact);
-        count(product_underflow, q0.flush);
-        count(product_underflow, q1.flush);
-        count(product_underflow, q2.flush);
-        count(product_underflow, q3.flush);
       }
       commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_exact, acc_swamp_or_exact, acc_underflow);
       commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_exact, acc_swamp_or_exact, acc_underflow);
@@ -310,9 +330,9 @@ ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
   drain(exact, swamp_or_exact, underflow, job.tallies[2]);
 }
 
-template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct>
+template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
 ACCSIM_F32_ENTRY void run_panel(const Job& job) {
-  panel_kernel<AccMode, kAccFtz, kOdd, kProduct>(job);
+  panel_kernel<AccMode, kAccFtz, kOdd, kProduct, kProdFtz>(job);
 }
 template <Rounding Mode, bool kFtz, bool kOdd>
 ACCSIM_F32_ENTRY void run_merge(const Job& job) {
@@ -341,9 +361,11 @@ Kernel select(const F32Plan& plan) {
   kernel.panel = with_mode(acc.mode, [&]<Rounding A>() {
     return with_bool(acc.ftz, [&]<bool AF>() {
       return with_bool(acc.odd_sum, [&]<bool AO>() -> KernelFn {
-        if (product == 0) return &run_panel<A, AF, AO, 0>;
-        if (product == 1) return &run_panel<A, AF, AO, 1>;
-        return &run_panel<A, AF, AO, 2>;
+        if (product == 0) return &run_panel<A, AF, AO, 0, false>;
+        return with_bool(plan.product->ftz, [&]<bool PF>() -> KernelFn {
+          if (product == 1) return &run_panel<A, AF, AO, 1, PF>;
+          return &run_panel<A, AF, AO, 2, PF>;
+        });
       });
     });
   });
