@@ -189,6 +189,42 @@ TEST(GemmCli, ReportNamesTheRouteThatRan) {
   }
 }
 
+TEST(GemmCli, AccsimIsaLowersTheFloatLanesWithoutChangingABit) {
+  // models/numerics/README.md: ACCSIM_ISA caps the float lanes' ISA; every
+  // ISA gives the same bits, and an unknown value is one warning line.
+  TempDir dir;
+  std::vector<float> a(40 * 70), b(70 * 37);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 37) % 23) - 11.0f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 53) % 19) * 0.25f - 2.0f;
+  write_bytes(dir / "A.npy", npy_f32(40, 70, a));
+  write_bytes(dir / "B.npy", npy_f32(70, 37, b));
+  std::string first_c, first_report;
+  for (const char* isa : {"", "avx512", "avx2", "baseline", "sse9"}) {
+    const std::vector<std::string> env = {std::string("ACCSIM_ISA=") + isa};
+    const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "e4m3", "--acc",
+                               "M7E4,bias=-4,round=rtz,ftz", "--scale", "pow2", "--order", "chunked:16", "--out",
+                               "C.npy", "--report", "report.json"},
+                              dir.path(), env);
+    ASSERT_EQ(r.exit_code, 0) << isa << ": " << r.err;
+    EXPECT_EQ(read_report(dir / "report.json")["implementation"], "f32") << isa;
+    if (std::string(isa) == "sse9") {
+      EXPECT_EQ(r.err, "accsim: warning: ACCSIM_ISA=sse9: not one of avx512, avx2, baseline; using the CPU's best\n");
+    } else {
+      EXPECT_EQ(r.err, "") << isa;
+    }
+    const std::string c = read_bytes(dir / "C.npy");
+    std::string report = read_bytes(dir / "report.json");
+    report = report.substr(0, report.find("\"timing\""));
+    if (first_c.empty()) {
+      first_c = c;
+      first_report = report;
+    } else {
+      EXPECT_EQ(c, first_c) << isa;
+      EXPECT_EQ(report, first_report) << isa;
+    }
+  }
+}
+
 TEST(GemmCli, TimingIsOptIn) {
   TempDir dir;
   write_bytes(dir / "A.npy", npy_f64(1, 1, {2}));
