@@ -261,10 +261,13 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
   // Tasks of a block of rows against one panel: the kernel's tallies are
   // drained once per block (which short K, as a network's first layer has,
   // would otherwise pay per row), as long as the blocks still feed every
-  // thread.
+  // thread and their chunk sums stay within about a megabyte.
   const std::size_t threads = resolve_threads(config.threads);
+  const std::size_t row_bytes = (chunks + 1) * kernel.width * sizeof(float);
   std::size_t block = 8;
-  while (block > 1 && (m + block - 1) / block * panels < 4 * threads) block /= 2;
+  while (block > 1 && ((m + block - 1) / block * panels < 4 * threads || block * row_bytes > (std::size_t{1} << 20))) {
+    block /= 2;
+  }
   const std::size_t blocks = (m + block - 1) / block;
   task_counts.resize(blocks * panels);
   parallel_for(blocks * panels, config.threads, [&](std::size_t task) {
