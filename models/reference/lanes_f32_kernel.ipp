@@ -113,11 +113,15 @@ ACCSIM_F32_FN U sum_bits(F acc, F p) {
 #if ACCSIM_F32_W == 16
     // With AVX-512's rounding control: t = acc + p rounded toward zero,
     // and the odd sum is t with its last bit set where t is inexact, which
-    // is where t - acc != p. t - acc is exact: where the sum is inexact,
-    // acc's binade is at least p's (plan_f32), so t and acc are multiples
-    // of 2^(e - 24) (e acc's binade; t's binade is e - 1 or above) and
-    // |t - acc| <= |p| + 2^(e - 24) < 2^e + 2^(e - 24) fits 24 bits; where
-    // it is exact, t - acc = p.
+    // is where t - acc != p, since t - acc is exact. Where the sum is exact,
+    // t - acc = p. Where it is not, acc's binade e is at least p's
+    // (plan_f32). Same signs: t and acc are multiples of 2^(e - 23), and
+    // |t - acc| <= |p| < 2^(e + 1). Opposite signs, |t - acc| < |p| +
+    // ulp(t): if |acc + p| >= 2^e, t is a multiple of 2^(e - 23) and
+    // |t - acc| < 2^e + 2^(e - 23); if not, p's binade is below e - 1 (in
+    // binade e or e - 1 the sum would be exact), so |p| < 2^(e - 1), t is a
+    // multiple of 2^(e - 24) and |t - acc| < 2^(e - 1) + 2^(e - 24). Each
+    // difference fits 24 bits.
     (void)s;
     const __m512 t = _mm512_maskz_add_round_ps(0xffff, (__m512)(acc), (__m512)(p), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const Mask inexact = _mm512_cmp_ps_mask(_mm512_sub_ps(t, (__m512)(acc)), (__m512)(p), _CMP_NEQ_OQ);
@@ -224,76 +228,76 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
   I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
   const std::size_t chunks_per_row = (job.k + job.chunk - 1) / job.chunk;
   for (std::size_t row = 0; row < job.rows; ++row) {
-  const float* const a_row = job.a_rows + row * job.k;
-  float* const chunk_sums = job.chunk_sums + row * chunks_per_row * kWidth;
-  std::size_t chunks = 0;
-  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
-    const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
-    // Named, not an array: GCC would keep an array in memory.
-    F acc0{}, acc1{}, acc2{}, acc3{};
-    for (std::size_t kk = c0; kk < c1; ++kk) {
-      const F av = broadcast(a_row[kk]);
-      const float* brow = job.panel + kk * kWidth;
-      // Exact: plan_f32 checked the products' significands and range.
-      const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
-              p3 = av * load(brow + 3 * W);
-      Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
-      if constexpr (kProduct != 0) {
+    const float* const a_row = job.a_rows + row * job.k;
+    float* const chunk_sums = job.chunk_sums + row * chunks_per_row * kWidth;
+    std::size_t chunks = 0;
+    for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+      const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
+      // Named, not an array: GCC would keep an array in memory.
+      F acc0{}, acc1{}, acc2{}, acc3{};
+      for (std::size_t kk = c0; kk < c1; ++kk) {
+        const F av = broadcast(a_row[kk]);
+        const float* brow = job.panel + kk * kWidth;
+        // Exact: plan_f32 checked the products' significands and range.
+        const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
+                p3 = av * load(brow + 3 * W);
+        Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
+        if constexpr (kProduct != 0) {
+          Mask special{};
+          U largest_product{};
+          q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product, special);
+          q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product, special);
+          q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product, special);
+          q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product, special);
+          special |= big_lanes(prod_r, largest_product);
+          if (any(special)) [[unlikely]] {
+            // A product overflows (or is tiny in a format with subnormals):
+            // the whole step through the double rounders.
+            slow(job, acc0, p0, false);
+            slow(job, acc1, p1, false);
+            slow(job, acc2, p2, false);
+            slow(job, acc3, p3, false);
+            continue;
+          }
+          // Counted now, which frees their masks (AVX-512 has eight).
+          count(product_exact, q0.exact);
+          count(product_exact, q1.exact);
+          count(product_exact, q2.exact);
+          count(product_exact, q3.exact);
+          if constexpr (kProdFtz) {
+            count(product_underflow, q0.flush);
+            count(product_underflow, q1.flush);
+            count(product_underflow, q2.flush);
+            count(product_underflow, q3.flush);
+          }
+        }
         Mask special{};
-        U largest_product{};
-        q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product, special);
-        q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product, special);
-        q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product, special);
-        q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product, special);
-        special |= big_lanes(prod_r, largest_product);
+        U largest{};
+        const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, largest, special);
+        const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, largest, special);
+        const Pending s2 = pend<kOdd, kAccFtz>(acc_r, acc2, q2.value, largest, special);
+        const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, largest, special);
+        special |= big_lanes(acc_r, largest);
         if (any(special)) [[unlikely]] {
-          // A product overflows (or is tiny in a format with subnormals):
-          // the whole step through the double rounders.
-          slow(job, acc0, p0, false);
-          slow(job, acc1, p1, false);
-          slow(job, acc2, p2, false);
-          slow(job, acc3, p3, false);
+          // A sum overflows (or is tiny in a format with subnormals): the
+          // step's sums through the double rounders, from the rounded products.
+          slow(job, acc0, q0.value, true);
+          slow(job, acc1, q1.value, true);
+          slow(job, acc2, q2.value, true);
+          slow(job, acc3, q3.value, true);
           continue;
         }
-        // Counted now, which frees their masks (AVX-512 has eight).
-        count(product_exact, q0.exact);
-        count(product_exact, q1.exact);
-        count(product_exact, q2.exact);
-        count(product_exact, q3.exact);
-        if constexpr (kProdFtz) {
-          count(product_underflow, q0.flush);
-          count(product_underflow, q1.flush);
-          count(product_underflow, q2.flush);
-          count(product_underflow, q3.flush);
-        }
+        commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_exact, acc_swamp_or_exact, acc_underflow);
+        commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_exact, acc_swamp_or_exact, acc_underflow);
+        commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_exact, acc_swamp_or_exact, acc_underflow);
+        commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_exact, acc_swamp_or_exact, acc_underflow);
       }
-      Mask special{};
-      U largest{};
-      const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, largest, special);
-      const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, largest, special);
-      const Pending s2 = pend<kOdd, kAccFtz>(acc_r, acc2, q2.value, largest, special);
-      const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, largest, special);
-      special |= big_lanes(acc_r, largest);
-      if (any(special)) [[unlikely]] {
-        // A sum overflows (or is tiny in a format with subnormals): the
-        // step's sums through the double rounders, from the rounded products.
-        slow(job, acc0, q0.value, true);
-        slow(job, acc1, q1.value, true);
-        slow(job, acc2, q2.value, true);
-        slow(job, acc3, q3.value, true);
-        continue;
-      }
-      commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_exact, acc_swamp_or_exact, acc_underflow);
-      commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_exact, acc_swamp_or_exact, acc_underflow);
-      commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_exact, acc_swamp_or_exact, acc_underflow);
-      commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_exact, acc_swamp_or_exact, acc_underflow);
+      float* out = chunk_sums + chunks * kWidth;
+      store(out, acc0);
+      store(out + W, acc1);
+      store(out + 2 * W, acc2);
+      store(out + 3 * W, acc3);
     }
-    float* out = chunk_sums + chunks * kWidth;
-    store(out, acc0);
-    store(out + W, acc1);
-    store(out + 2 * W, acc2);
-    store(out + 3 * W, acc3);
-  }
   }
   drain(product_exact, product_exact, product_underflow, job.tallies[0]);  // a product never swamps
   drain(acc_exact, acc_swamp_or_exact, acc_underflow, job.tallies[1]);
