@@ -80,6 +80,11 @@ void set_lane_isa(std::optional<LaneIsa> isa) {
   g_isa_override.store(isa ? static_cast<int>(*isa) : -1, std::memory_order_relaxed);
 }
 
+bool use_f32_lanes(const F32Plan& plan) {
+  if (lane_isa() == LaneIsa::avx512 || g_isa_override.load(std::memory_order_relaxed) >= 0) return true;
+  return !plan.accumulate.odd_sum && !(plan.merge && plan.merge->odd_sum);
+}
+
 // --- The plan --------------------------------------------------------------------
 
 namespace {

@@ -59,6 +59,14 @@ enum class LaneIsa { baseline, avx2, avx512 };
 void set_lane_isa(std::optional<LaneIsa> isa);
 
 struct F32Plan;
+// Whether the GEMM takes plan_f32's float lanes on lane_isa(): always with
+// AVX-512, and always when set_lane_isa forced the ISA (tests and
+// benchmarks run every ISA's kernel); with AVX2 or SSE2 only where every
+// sum is exact in float, since there the round-to-odd sums cost more than
+// the double lanes' exact ones (bench_gemm's paper row, forced to AVX2:
+// 2.1e9 MAC/s against the double lanes' 2.1-2.8e9; accsim run's
+// configuration, exact sums: 1.9e9 against 1.2e9).
+[[nodiscard]] bool use_f32_lanes(const F32Plan& plan);
 struct GemmConfig;
 struct QuantizedOperand;
 struct GemmResult;

@@ -231,11 +231,12 @@ void BM_ReferenceGemm(benchmark::State& state, const Row& row, const std::string
   const unsigned threads = ref::resolve_threads(cfg.threads);
   const double sgemm = sgemm_rate(static_cast<int>(threads), row.shape);
   const num::Format c_format = cfg.order.merge(cfg.accumulator);
-  const int path = row.f32 && ref::plan_f32(cfg, c_format, ops.a, ops.b) ? 3
-                   : ref::plan_fast(cfg, c_format, ops.a, ops.b)         ? 2
-                   : ref::plan_any_lanes(cfg, c_format, ops.a, ops.b)    ? 1
-                                                                          : 0;
   ref::set_lane_isa(row.isa);
+  const std::optional<ref::F32Plan> f32 = ref::plan_f32(cfg, c_format, ops.a, ops.b);
+  const int path = row.f32 && f32 && ref::use_f32_lanes(*f32)       ? 3
+                   : ref::plan_fast(cfg, c_format, ops.a, ops.b)      ? 2
+                   : ref::plan_any_lanes(cfg, c_format, ops.a, ops.b) ? 1
+                                                                       : 0;
   num::EventCounts acc_events;
   const bool cpu = threads == 1;  // as the rows' own rates (see main)
   const double start = now(cpu);

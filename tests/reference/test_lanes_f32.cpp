@@ -182,6 +182,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, F32LanesMatch, ::testing::ValuesIn(f32_cases()
 // The GEMM takes exactly the route plan_f32 gives (a format just outside
 // keeps to the double lanes).
 bool takes_f32(const GemmConfig& cfg) {
+  IsaGuard guard;
+  set_lane_isa(cpu_lane_isa());  // forced: whatever the float lanes cost on this CPU (use_f32_lanes)
   std::mt19937_64 rng(test_seed());
   const Matrix a = random_matrix(3, 20, rng, 8), b = random_matrix(20, 5, rng, 8);
   return gemm(a, b, cfg).stats.f32_lanes;
@@ -273,6 +275,29 @@ TEST(PlanF32, TheConfigurationsItIsFor) {
   paper.accumulator = num::parse_format("M7E4,bias=-4,round=rtz,ftz");
   paper.allow_fast_path = false;
   EXPECT_FALSE(plan_for(paper));
+}
+
+// Without a forced ISA, AVX2 and SSE2 take the float lanes only where every
+// sum is exact in float (use_f32_lanes); forced, always.
+TEST(LaneIsa, WhereTheFloatLanesPay) {
+  GemmConfig run;
+  run.multiplier = num::parse_format("e3m4");
+  run.product = num::parse_format("M7E4,bias=6,round=rtz,ftz");
+  run.accumulator = num::parse_format("M7E4,bias=4,round=rtz,ftz");
+  run.order = parse_order("chunked:16");
+  GemmConfig paper;
+  paper.multiplier = num::parse_format("e4m3");
+  paper.accumulator = num::parse_format("M7E4,bias=-4,round=rtz,ftz");
+  const std::optional<F32Plan> exact = plan_for(run), odd = plan_for(paper);
+  ASSERT_TRUE(exact && odd);
+  IsaGuard guard;
+  set_lane_isa(std::nullopt);
+  EXPECT_TRUE(use_f32_lanes(*exact));
+  EXPECT_EQ(use_f32_lanes(*odd), lane_isa() == LaneIsa::avx512);
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    EXPECT_TRUE(use_f32_lanes(*odd)) << to_string(isa);
+  }
 }
 
 TEST(LaneIsa, ForcingLowersAndCaps) {
