@@ -28,8 +28,10 @@ namespace accsim::sim {
 namespace {
 
 // Which route computed the GEMM (results are identical on every route):
-// plan_fast's lanes, the wider lanes of plan_any_lanes, or num::mac per step.
+// plan_fast's double lanes, or within plan_fast's route plan_f32's float
+// lanes, the wider lanes of plan_any_lanes, or num::mac per step.
 const char* implementation(const ref::GemmStats& stats) {
+  if (stats.f32_lanes) return "f32";
   if (stats.fast_path) return "fast";
   return stats.any_lanes ? "lanes" : "general";
 }

@@ -1221,6 +1221,15 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   // engine's lanes too), else the kernel for everything else the lanes round
   // exactly, else the general path.
   std::optional<FastPlan> rounders = plan_fast(config, result.c_format, a, b);
+  // Within plan_fast's route, the float lanes where they are exact.
+  if (rounders && k > 0 && config.allow_f32_lanes) {
+    if (const std::optional<F32Plan> f32 = plan_f32(config, result.c_format, a, b); f32 && use_f32_lanes(*f32)) {
+      accumulate_f32(*f32, a, b, config, result);
+      result.stats.fast_path = true;
+      result.stats.f32_lanes = true;
+      return result;
+    }
+  }
   PanelFn kernel = nullptr;
   MergeFn merge = nullptr;
   MergeLanesFn merge_lanes = nullptr;

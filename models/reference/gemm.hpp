@@ -38,6 +38,7 @@ struct GemmConfig {
   Scaling scaling = Scaling::none;
   unsigned threads = 0;          // 0: every hardware thread
   bool allow_fast_path = true;   // false forces the general path (for tests)
+  bool allow_f32_lanes = true;   // false keeps plan_fast's route in double lanes (for tests, benchmarks)
   bool error_stats = true;       // compute errors against double GEMMs
 };
 
@@ -83,7 +84,8 @@ struct GemmStats {
   ErrorStats vs_quantized;      // against the double GEMM of the quantized inputs
   ErrorStats vs_original;       // against the double GEMM of the original inputs
   bool fast_path = false;       // which implementation ran (results are identical): plan_fast's
-                                // lanes, the route the cycle-accurate engine shares
+                                // route, the one the cycle-accurate engine shares
+  bool f32_lanes = false;       // within it, plan_f32's float lanes ran (lanes_f32.hpp)
   bool any_lanes = false;       // plan_any_lanes' lanes ran (formats beyond plan_fast's)
 };
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/reference/lanes_f32.hpp"
 #include "sim/npy.hpp"
 #include "test_util.hpp"
 
@@ -167,7 +168,8 @@ TEST(GemmCli, ThreadCountChangesNothing) {
 }
 
 TEST(GemmCli, ReportNamesTheRouteThatRan) {
-  // models/numerics/README.md: narrow sums take plan_fast's lanes, bf16 sums
+  // models/numerics/README.md: narrow sums take plan_fast's lanes (in
+  // float lanes where plan_f32 allows: the paper's accumulator), bf16 sums
   // (beyond a double) the wider lanes, and a 51-bit significand, which
   // leaves no room below a double's last place for round-to-odd, the
   // general path.
@@ -175,7 +177,12 @@ TEST(GemmCli, ReportNamesTheRouteThatRan) {
   write_bytes(dir / "A.npy", npy_f32(2, 3, {1, 2, 3, 4, 5, 6}));
   write_bytes(dir / "B.npy", npy_f32(3, 2, {7, 8, 9, 10, 11, 12}));
   const std::pair<const char*, const char*> cases[] = {
-      {"M7E4,bias=4,round=rtz,ftz", "fast"}, {"bf16", "lanes"}, {"M51E8", "general"}};
+      {"M7E4,bias=4,round=rtz,ftz", "fast"},
+      // (Sums rounded to odd: the float lanes with AVX-512 only, see
+      // ref::use_f32_lanes.)
+      {"M7E4,bias=-4,round=rtz,ftz", ref::cpu_lane_isa() == ref::LaneIsa::avx512 ? "f32" : "fast"},
+      {"bf16", "lanes"},
+      {"M51E8", "general"}};
   for (const auto& [acc, route] : cases) {
     const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "e4m3", "--acc", acc, "--report",
                                "report.json"},
@@ -183,6 +190,50 @@ TEST(GemmCli, ReportNamesTheRouteThatRan) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(read_report(dir / "report.json")["implementation"], route) << acc;
     EXPECT_NE(r.out.find(std::string(route) + " path"), std::string::npos) << r.out;
+  }
+}
+
+TEST(GemmCli, AccsimIsaLowersTheFloatLanesWithoutChangingABit) {
+  // models/numerics/README.md: ACCSIM_ISA caps the float lanes' ISA; every
+  // ISA (and the double lanes) gives the same bits, and an unknown value is
+  // one warning line.
+  TempDir dir;
+  std::vector<float> a(40 * 70), b(70 * 37);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 37) % 23) - 11.0f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 53) % 19) * 0.25f - 2.0f;
+  write_bytes(dir / "A.npy", npy_f32(40, 70, a));
+  write_bytes(dir / "B.npy", npy_f32(70, 37, b));
+  std::string first_c, first_report;
+  for (const char* isa : {"", "avx512", "avx2", "baseline", "sse9"}) {
+    const std::vector<std::string> env = {std::string("ACCSIM_ISA=") + isa};
+    const auto r = run_accsim({"gemm", "--a", "A.npy", "--b", "B.npy", "--mul", "e4m3", "--acc",
+                               "M7E4,bias=-4,round=rtz,ftz", "--scale", "pow2", "--order", "chunked:16", "--out",
+                               "C.npy", "--report", "report.json"},
+                              dir.path(), env);
+    ASSERT_EQ(r.exit_code, 0) << isa << ": " << r.err;
+    // The paper's sums are rounded to odd, which only AVX-512 does faster
+    // than the double lanes (ref::use_f32_lanes).
+    const bool avx512 = ref::cpu_lane_isa() == ref::LaneIsa::avx512 && std::string(isa) != "avx2" &&
+                        std::string(isa) != "baseline";
+    EXPECT_EQ(read_report(dir / "report.json")["implementation"], avx512 ? "f32" : "fast") << isa;
+    if (std::string(isa) == "sse9") {
+      EXPECT_EQ(r.err, "accsim: warning: ACCSIM_ISA=sse9: not one of avx512, avx2, baseline; using the CPU's best\n");
+    } else {
+      EXPECT_EQ(r.err, "") << isa;
+    }
+    const std::string c = read_bytes(dir / "C.npy");
+    std::string report = read_bytes(dir / "report.json");
+    // Everything but the route (checked above) is the same.
+    const std::size_t route = report.find("\"implementation\"");
+    ASSERT_NE(route, std::string::npos);
+    report.erase(route, report.find('\n', route) - route);
+    if (first_c.empty()) {
+      first_c = c;
+      first_report = report;
+    } else {
+      EXPECT_EQ(c, first_c) << isa;
+      EXPECT_EQ(report, first_report) << isa;
+    }
   }
 }
 

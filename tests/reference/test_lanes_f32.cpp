@@ -1,0 +1,316 @@
+// The reference GEMM's float lanes (plan_f32): every ISA's kernel (forced
+// with set_lane_isa on this machine) against the double lanes of plan_fast
+// and the general path (num::mac per step), bit for bit in results, c_bits
+// and every event count; and plan_f32's condition at its boundaries.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <string>
+
+#include "models/numerics/arith.hpp"
+#include "models/reference/fast_plan.hpp"
+#include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
+
+namespace accsim::ref {
+namespace {
+
+std::uint64_t test_seed() {
+  const char* env = std::getenv("ACCSIM_TEST_SEED");
+  return env ? std::strtoull(env, nullptr, 10) : 20261204;
+}
+
+// Values over many binades with exact zeros (zero products and zero sums),
+// or (spread 0) small integers, whose sums cancel exactly often.
+Matrix random_matrix(std::size_t rows, std::size_t cols, std::mt19937_64& rng, double spread) {
+  Matrix m(rows, cols);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  std::uniform_real_distribution<double> exponent(-spread, spread);
+  for (double& x : m.data) {
+    const auto pick = rng() % 16;
+    if (spread == 0) {
+      x = static_cast<double>(static_cast<int>(rng() % 7) - 3);
+    } else {
+      x = pick == 0 ? 0.0 : unit(rng) * std::exp2(exponent(rng));
+    }
+  }
+  return m;
+}
+
+struct F32Case {
+  std::string mul, acc, prod, order, scale;
+  std::size_t m, k, n;
+  double spread = 8;
+};
+
+std::string describe(const F32Case& c) {
+  return "mul=" + c.mul + " acc=" + c.acc + " prod=" + (c.prod.empty() ? "exact" : c.prod) + " order=" + c.order +
+         " scale=" + c.scale + " shape=" + std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+         std::to_string(c.n) + " spread=" + std::to_string(c.spread);
+}
+
+GemmConfig make_config(const F32Case& c) {
+  GemmConfig cfg;
+  cfg.multiplier = num::parse_format(c.mul);
+  cfg.accumulator = num::parse_format(c.acc);
+  if (!c.prod.empty()) cfg.product = num::parse_format(c.prod);
+  cfg.order = parse_order(c.order);
+  cfg.scaling = *parse_scaling(c.scale);
+  cfg.error_stats = false;
+  return cfg;
+}
+
+void expect_same_counts(const num::EventCounts& a, const num::EventCounts& b, const std::string& what) {
+  EXPECT_EQ(a.ops, b.ops) << what;
+  EXPECT_EQ(a.overflow, b.overflow) << what;
+  EXPECT_EQ(a.underflow, b.underflow) << what;
+  EXPECT_EQ(a.swamp, b.swamp) << what;
+  EXPECT_EQ(a.inexact, b.inexact) << what;
+  EXPECT_EQ(a.invalid, b.invalid) << what;
+}
+
+void expect_same(const GemmResult& got, const GemmResult& want, const std::string& what) {
+  ASSERT_EQ(got.c_bits.size(), want.c_bits.size());
+  for (std::size_t i = 0; i < got.c_bits.size(); ++i) {
+    ASSERT_EQ(got.c_bits[i], want.c_bits[i]) << what << ": element " << i / got.c.cols << "," << i % got.c.cols;
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(got.c.data[i]), std::bit_cast<std::uint64_t>(want.c.data[i])) << what;
+  }
+  expect_same_counts(got.stats.product, want.stats.product, what + ": product");
+  expect_same_counts(got.stats.accumulate, want.stats.accumulate, what + ": accumulate");
+  expect_same_counts(got.stats.merge, want.stats.merge, what + ": merge");
+}
+
+// Every ISA this machine runs (the others are skipped, and say so).
+std::vector<LaneIsa> runnable_isas() {
+  std::vector<LaneIsa> out;
+  for (LaneIsa isa : {LaneIsa::baseline, LaneIsa::avx2, LaneIsa::avx512}) {
+    if (isa <= cpu_lane_isa()) out.push_back(isa);
+  }
+  return out;
+}
+
+struct IsaGuard {
+  ~IsaGuard() { set_lane_isa(std::nullopt); }
+};
+
+class F32LanesMatch : public ::testing::TestWithParam<F32Case> {};
+
+TEST_P(F32LanesMatch, EveryIsaBitsAndEvents) {
+  const F32Case& c = GetParam();
+  std::mt19937_64 rng(test_seed());
+  SCOPED_TRACE(describe(c) + " seed=" + std::to_string(test_seed()));
+  const Matrix a = random_matrix(c.m, c.k, rng, c.spread);
+  const Matrix b = random_matrix(c.k, c.n, rng, c.spread);
+  GemmConfig cfg = make_config(c);
+  cfg.threads = 1;
+  cfg.allow_f32_lanes = false;
+  const GemmResult doubles = gemm(a, b, cfg);
+  ASSERT_TRUE(doubles.stats.fast_path);
+  ASSERT_FALSE(doubles.stats.f32_lanes);
+  cfg.allow_fast_path = false;
+  const GemmResult general = gemm(a, b, cfg);
+  ASSERT_FALSE(general.stats.fast_path);
+  expect_same(doubles, general, "double lanes vs general");
+  cfg.allow_fast_path = true;
+  cfg.allow_f32_lanes = true;
+  IsaGuard guard;
+  if (cpu_lane_isa() != LaneIsa::avx512) std::cout << "note: this CPU cannot run every ISA's float lanes\n";
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    ASSERT_EQ(lane_isa(), isa);
+    for (unsigned threads : {1u, 2u}) {
+      cfg.threads = threads;
+      const GemmResult lanes = gemm(a, b, cfg);
+      const std::string what = std::string(to_string(isa)) + ", " + std::to_string(threads) + " threads";
+      ASSERT_TRUE(lanes.stats.f32_lanes) << what << ": this case is meant to take plan_f32's route";
+      ASSERT_TRUE(lanes.stats.fast_path) << what;
+      expect_same(lanes, general, what);
+    }
+  }
+  // The comparison must provoke rounding to prove much; the small-integer
+  // cases (spread 0) cancel to zero sums instead.
+  if (c.spread == 0) {
+    EXPECT_NE(std::count(general.c_bits.begin(), general.c_bits.end(), 0u), 0);
+  } else if (c.m * c.k * c.n > 1) {
+    EXPECT_GT(general.stats.accumulate.inexact, 0u);
+  }
+  // The saturating cases reach the fallback (the hot path never overflows).
+  if (c.acc.find("bias=10") != std::string::npos) {
+    EXPECT_GT(general.stats.accumulate.overflow, 0u);
+    EXPECT_GT(general.stats.product.overflow, 0u);
+  }
+}
+
+std::vector<F32Case> f32_cases() {
+  const char* run_acc = "M7E4,bias=4,round=rtz,ftz";    // accsim run's defaults
+  const char* run_prod = "M7E4,bias=6,round=rtz,ftz";
+  const char* paper_acc = "M7E4,bias=-4,round=rtz,ftz";  // bench_gemm's paper row
+  return {
+      // accsim run's configuration: ragged shapes (m, n, k off every vector
+      // width; k below the chunk; a single element).
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 11, 144, 40},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 3, 9, 49},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 5, 7, 17},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 1, 1, 1},
+      {"e3m4", run_acc, run_prod, "sequential", "pow2", 7, 100, 70},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 37, 50, 70},  // blocks of rows, one ragged
+      {"e3m4", run_acc, run_prod, "chunked:16", "none", 6, 60, 33, 0},  // zero sums
+      // The paper row: exact e4m3 products, sums by Fast2Sum and round-to-odd.
+      {"e4m3", paper_acc, "", "sequential", "pow2", 9, 300, 35},
+      {"e4m3", paper_acc, "", "chunked:16", "pow2", 9, 300, 35},
+      {"e4m3", paper_acc, "", "chunked:16", "pow2", 4, 13, 67},
+      {"e4m3", paper_acc, "", "chunked:16", "none", 6, 64, 20, 0},
+      // Overflow (saturation) and underflow (flush) in every step kind.
+      {"e4m3", "M7E4,bias=10,round=rtz,ftz", "M7E4,bias=12,round=rtz,ftz", "chunked:16", "pow2", 13, 70, 37},
+      {"e4m3", "M7E4,bias=10,ftz", "M7E4,bias=12,ftz", "chunked:16", "pow2", 13, 70, 37},
+      // Nearest-even: ties in narrow products; subnormal accumulators and
+      // merges (their tiny sums take the fallback).
+      {"e4m3", "M5E4,bias=10", "M3E4,bias=12", "sequential", "pow2", 6, 90, 21},
+      {"e4m3", "M7E4,bias=-4", "", "chunked:16", "pow2", 9, 200, 35},
+      {"e3m4", "M7E4,bias=4", "M7E4,bias=6", "chunked:8:M9E4,bias=2", "pow2", 5, 100, 19},
+      {"e3m4", "M7E4,bias=4,round=rtz,ftz", "M7E4,bias=6", "chunked:16:M7E4,bias=3,round=rtz", "pow2", 7, 80, 45},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, F32LanesMatch, ::testing::ValuesIn(f32_cases()));
+
+// The GEMM takes exactly the route plan_f32 gives (a format just outside
+// keeps to the double lanes).
+bool takes_f32(const GemmConfig& cfg) {
+  IsaGuard guard;
+  set_lane_isa(cpu_lane_isa());  // forced: whatever the float lanes cost on this CPU (use_f32_lanes)
+  std::mt19937_64 rng(test_seed());
+  const Matrix a = random_matrix(3, 20, rng, 8), b = random_matrix(20, 5, rng, 8);
+  return gemm(a, b, cfg).stats.f32_lanes;
+}
+
+std::optional<F32Plan> plan_for(const GemmConfig& cfg) {
+  QuantizedOperand q;  // no values: plan_f32 then depends on the formats alone
+  return plan_f32(cfg, cfg.order.merge(cfg.accumulator), q, q);
+}
+
+// Exact sums: accumulator X = M7E4,bias=4 and products Y = M7E4,bias=b.
+// X's largest binade 11 above Y's last place 2^(-6 - b) needs 18 + b bits:
+// b = 6 (accsim run's pair) is exact, b = 7 is not, and plan_f32 then forms
+// the sums by round-to-odd. The bound is tight: a sum of one X and one Y
+// that a float does not hold (checked against the exact double sum).
+TEST(PlanF32, ExactSumBoundIsTight) {
+  const num::FloatFormat x = std::get<num::FloatFormat>(num::parse_format("M7E4,bias=4,round=rtz,ftz"));
+  for (int bias : {6, 7}) {
+    GemmConfig cfg;
+    cfg.multiplier = num::parse_format("e3m4");
+    cfg.accumulator = x;
+    cfg.product = num::parse_format("M7E4,bias=" + std::to_string(bias) + ",round=rtz,ftz");
+    cfg.order = parse_order("sequential");
+    const std::optional<F32Plan> plan = plan_for(cfg);
+    ASSERT_TRUE(plan) << bias;
+    EXPECT_EQ(plan->accumulate.odd_sum, bias == 7) << bias;
+    EXPECT_TRUE(takes_f32(cfg)) << bias;
+    const num::FloatFormat y = std::get<num::FloatFormat>(*cfg.product);
+    const double largest_x = num::to_double(num::max_finite_bits(x, false), x);
+    // Y's smallest binade with its last place set (Y flushes subnormals).
+    const double odd_y = std::ldexp(1.0, y.emin()) + std::ldexp(1.0, y.emin() - y.man_bits);
+    const double exact = largest_x + odd_y;  // in double: exact
+    const float in_float = static_cast<float>(largest_x) + static_cast<float>(odd_y);
+    EXPECT_EQ(static_cast<double>(in_float) == exact, bias == 6) << "bias " << bias << ": the bound is tight";
+  }
+}
+
+// Round-to-odd sums: Fast2Sum needs every sum whose addend's binade lies
+// above the accumulator's to be exact. Exact e4m3 products (binades up to
+// 17, 8 significant bits) into X = M7E4,bias=b (last place 2^(-6 - b)):
+// 24 + b bits. b = 0 is inside, b = 1 outside, and plan_f32 refuses (the
+// GEMM keeps to the double lanes). Tight: for b = 1, a sum of that kind
+// whose Fast2Sum error is wrong.
+TEST(PlanF32, OddSumBoundIsTight) {
+  for (int bias : {0, 1}) {
+    GemmConfig cfg;
+    cfg.multiplier = num::parse_format("e4m3");
+    cfg.accumulator = num::parse_format("M7E4,bias=" + std::to_string(bias) + ",round=rtz,ftz");
+    cfg.order = parse_order("sequential");
+    const std::optional<F32Plan> plan = plan_for(cfg);
+    EXPECT_EQ(plan.has_value(), bias == 0) << bias;
+    if (plan) {
+      EXPECT_TRUE(plan->accumulate.odd_sum);
+    }
+    EXPECT_EQ(takes_f32(cfg), bias == 0) << bias;
+    const num::FloatFormat x = std::get<num::FloatFormat>(cfg.accumulator);
+    // X's smallest binade with its last place set, and the largest product.
+    const double odd_x = std::ldexp(1.0, x.emin()) + std::ldexp(1.0, x.emin() - x.man_bits);
+    const double largest_product = 448.0 * 448.0;
+    const float fx = static_cast<float>(odd_x), fy = static_cast<float>(largest_product);
+    const float s = fx + fy, z = s - fx, e = fy - z;  // Fast2Sum(acc = x, addend = y)
+    const double exact = odd_x + largest_product;
+    EXPECT_EQ(static_cast<double>(s) + static_cast<double>(e) == exact, bias == 0) << "bias " << bias;
+  }
+}
+
+TEST(PlanF32, TheConfigurationsItIsFor) {
+  GemmConfig run;
+  run.multiplier = num::parse_format("e3m4");
+  run.product = num::parse_format("M7E4,bias=6,round=rtz,ftz");
+  run.accumulator = num::parse_format("M7E4,bias=4,round=rtz,ftz");
+  run.order = parse_order("chunked:16");
+  EXPECT_TRUE(plan_for(run));
+  GemmConfig paper;
+  paper.multiplier = num::parse_format("e4m3");
+  paper.accumulator = num::parse_format("M7E4,bias=-4,round=rtz,ftz");
+  for (const char* order : {"sequential", "chunked:16"}) {
+    paper.order = parse_order(order);
+    const std::optional<F32Plan> plan = plan_for(paper);
+    ASSERT_TRUE(plan) << order;
+    EXPECT_TRUE(plan->accumulate.odd_sum);
+  }
+  // Refused: modes other than nearest-even and toward zero, wide sums, and
+  // plan_fast's refusals.
+  for (const char* acc : {"M7E4,bias=-4,round=ru", "fp32", "bf16", "M10E5", "M7E4,round=sr"}) {
+    paper.accumulator = num::parse_format(acc);
+    EXPECT_FALSE(plan_for(paper)) << acc;
+  }
+  paper.accumulator = num::parse_format("M7E4,bias=-4,round=rtz,ftz");
+  paper.allow_fast_path = false;
+  EXPECT_FALSE(plan_for(paper));
+}
+
+// Without a forced ISA, AVX2 and SSE2 take the float lanes only where every
+// sum is exact in float (use_f32_lanes); forced, always.
+TEST(LaneIsa, WhereTheFloatLanesPay) {
+  GemmConfig run;
+  run.multiplier = num::parse_format("e3m4");
+  run.product = num::parse_format("M7E4,bias=6,round=rtz,ftz");
+  run.accumulator = num::parse_format("M7E4,bias=4,round=rtz,ftz");
+  run.order = parse_order("chunked:16");
+  GemmConfig paper;
+  paper.multiplier = num::parse_format("e4m3");
+  paper.accumulator = num::parse_format("M7E4,bias=-4,round=rtz,ftz");
+  const std::optional<F32Plan> exact = plan_for(run), odd = plan_for(paper);
+  ASSERT_TRUE(exact && odd);
+  IsaGuard guard;
+  set_lane_isa(std::nullopt);
+  EXPECT_TRUE(use_f32_lanes(*exact));
+  EXPECT_EQ(use_f32_lanes(*odd), lane_isa() == LaneIsa::avx512);
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    EXPECT_TRUE(use_f32_lanes(*odd)) << to_string(isa);
+  }
+}
+
+TEST(LaneIsa, ForcingLowersAndCaps) {
+  IsaGuard guard;
+  EXPECT_EQ(parse_lane_isa("avx512"), LaneIsa::avx512);
+  EXPECT_EQ(parse_lane_isa("avx2"), LaneIsa::avx2);
+  EXPECT_EQ(parse_lane_isa("baseline"), LaneIsa::baseline);
+  EXPECT_FALSE(parse_lane_isa("sse9"));
+  set_lane_isa(LaneIsa::baseline);
+  EXPECT_EQ(lane_isa(), LaneIsa::baseline);
+  set_lane_isa(LaneIsa::avx512);
+  EXPECT_EQ(lane_isa(), cpu_lane_isa());  // never above what the CPU runs
+}
+
+}  // namespace
+}  // namespace accsim::ref
