@@ -122,7 +122,7 @@ std::size_t samples_per_gemm(std::size_t lowered_per_sample, std::size_t batch) 
 //   constant operand (the layer's scaling, per row; Conv groups sliced by
 //   rows), and laid out as B = W_g^T [k x out_channels / groups];
 // - each sample's input tensor rounded whole with its own scale
-//   (net::quantize_activations, per-channel scaling becoming per-tensor),
+//   (ref::quantize_operand as a 1 x count operand, per-channel scaling becoming per-tensor),
 //   then lowered by im2row (Conv) or taken as one row (Gemm): the rows of A,
 //   one scale per row;
 // - C = A * B by ref::accumulate_products: every output still sums the same
@@ -196,8 +196,9 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
     std::vector<ref::QuantizedOperand> qx(count);
     bool finite = true;
     for (std::size_t s = 0; s < count; ++s) {
-      qx[s] = net::quantize_activations(input + (s0 + s) * layer.sample_in, layer.sample_in, mul, act_scaling,
-                                        is_conv ? 2 : 1);
+      // One scale for the sample's whole tensor: a 1 x sample_in operand.
+      ref::quantize_operand(input + (s0 + s) * layer.sample_in, 1, layer.sample_in, mul, act_scaling,
+                            ref::ScaleAxis::rows, is_conv ? 2 : 1, qx[s]);
       finite = finite && std::all_of(qx[s].values.begin(), qx[s].values.end(), [](double v) { return std::isfinite(v); });
     }
     const ref::QuantizedOperand no_values;  // plan_fast reads values only to see they are finite: checked above
