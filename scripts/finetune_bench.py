@@ -131,9 +131,10 @@ def main():
                 "arithmetic on 256³)")
     body = (
         f"Measured by `scripts/finetune_bench.py --batches {args.batches}` on {os.cpu_count()} cores, "
-        f"load average {load0[0]:.1f} before and {load1[0]:.1f} after (other engineers' builds and jobs shared "
-        "the machine: wall-clock figures are slower than on an idle machine; CPU figures are the process's own "
-        "CPU seconds).\n\n"
+        f"load average {load0[0]:.1f} before and {load1[0]:.1f} after ("
+        + ("other jobs shared the machine: wall-clock figures are slower than on an idle machine; "
+           if max(load0[0], load1[0]) > 2 else "")
+        + "CPU figures are the process's own CPU seconds).\n\n"
         "| what | wall clock | CPU time |\n|---|---|---|\n"
         f"| reference GEMM, `bench_gemm` {label} (e4m3 inputs, exact products), 256³, 1 thread | "
         f"{gemm_wall / 1e6:.0f} M MAC/s | {gemm_cpu / 1e6:.0f} M MAC/s |\n"

@@ -302,18 +302,19 @@ BENCHMARK(BM_OpenBlasSgemm)->Arg(0)->ArgName("threads")->Unit(benchmark::kMillis
 BENCHMARK(BM_ReferenceGemmGeneralPath)->Unit(benchmark::kMillisecond);
 
 // The closing note: the paper's configuration and accsim run's beside
-// sgemm measured in this run, the core count and the CPU's vector ISAs.
+// sgemm measured in this run, the core count and the CPU's vector ISAs. On
+// stderr, so that --benchmark_format=json keeps stdout one JSON document.
 void closing_note() {
-  std::printf("\nOne thread, 256x256x256 unless named; MAC/s per CPU second of the GEMM's thread.\n");
-  std::printf("OpenBLAS sgemm: %.3g MAC/s per core; cores: %u; float lanes: %s (best this CPU runs: %s)\n",
+  std::fprintf(stderr, "\nOne thread, 256x256x256 unless named; MAC/s per CPU second of the GEMM's thread.\n");
+  std::fprintf(stderr, "OpenBLAS sgemm: %.3g MAC/s per core; cores: %u; float lanes: %s (best this CPU runs: %s)\n",
               sgemm_rate(1), std::thread::hardware_concurrency(), std::string(ref::to_string(ref::lane_isa())).c_str(),
               std::string(ref::to_string(ref::cpu_lane_isa())).c_str());
-  std::printf("CPU:%s%s%s%s\n", __builtin_cpu_supports("avx512f") ? " avx512f" : "",
+  std::fprintf(stderr, "CPU:%s%s%s%s\n", __builtin_cpu_supports("avx512f") ? " avx512f" : "",
               __builtin_cpu_supports("avx512bw") ? " avx512bw" : "", __builtin_cpu_supports("avx2") ? " avx2" : "",
               __builtin_cpu_supports("fma") ? " fma" : "");
-  std::printf("%-72s %12s %8s\n", "row", "MAC/s/core", "x_sgemm");
+  std::fprintf(stderr, "%-72s %12s %8s\n", "row", "MAC/s/core", "x_sgemm");
   for (const auto& [name, figures] : measured()) {
-    std::printf("%-72s %12.3g %8.1f\n", name.c_str(), figures.first, figures.second);
+    std::fprintf(stderr, "%-72s %12.3g %8.1f\n", name.c_str(), figures.first, figures.second);
   }
 }
 
