@@ -14,58 +14,18 @@
 
 #include "models/numerics/arith.hpp"
 #include "models/reference/gemm.hpp"
+#include "tests/reference/gemm_test_util.hpp"
 
 namespace accsim::ref {
 namespace {
 
-std::uint64_t test_seed() {
-  const char* env = std::getenv("ACCSIM_TEST_SEED");
-  return env ? std::strtoull(env, nullptr, 10) : 20240125;
-}
+using testing::describe;
+using testing::expect_same_counts;
+using testing::GemmCase;
+using testing::make_config;
+using testing::random_matrix;
 
-// Values spread over many binades with exact zeros, so swamping, underflow and
-// cancellation all occur.
-Matrix random_matrix(std::size_t rows, std::size_t cols, std::mt19937_64& rng, double spread = 8) {
-  Matrix m(rows, cols);
-  std::uniform_real_distribution<double> unit(-1, 1);
-  std::uniform_real_distribution<double> exponent(-spread, spread);
-  for (double& x : m.data) {
-    const auto pick = rng() % 16;
-    x = pick == 0 ? 0.0 : unit(rng) * std::exp2(exponent(rng));
-  }
-  return m;
-}
-
-struct GemmCase {
-  std::string mul, acc, prod, order, scale;
-  std::size_t m, k, n;
-  double spread = 8;  // operands' binades: +-spread (see random_matrix)
-};
-
-std::string describe(const GemmCase& c) {
-  return "mul=" + c.mul + " acc=" + c.acc + " prod=" + (c.prod.empty() ? "exact" : c.prod) + " order=" + c.order +
-         " scale=" + c.scale + " shape=" + std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
-         std::to_string(c.n);
-}
-
-GemmConfig make_config(const GemmCase& c) {
-  GemmConfig cfg;
-  cfg.multiplier = num::parse_format(c.mul);
-  cfg.accumulator = num::parse_format(c.acc);
-  if (!c.prod.empty()) cfg.product = num::parse_format(c.prod);
-  cfg.order = parse_order(c.order);
-  cfg.scaling = *parse_scaling(c.scale);
-  return cfg;
-}
-
-void expect_same_counts(const num::EventCounts& a, const num::EventCounts& b, const char* what) {
-  EXPECT_EQ(a.ops, b.ops) << what;
-  EXPECT_EQ(a.overflow, b.overflow) << what;
-  EXPECT_EQ(a.underflow, b.underflow) << what;
-  EXPECT_EQ(a.swamp, b.swamp) << what;
-  EXPECT_EQ(a.inexact, b.inexact) << what;
-  EXPECT_EQ(a.invalid, b.invalid) << what;
-}
+std::uint64_t test_seed() { return testing::test_seed(20240125); }
 
 class FastPathMatchesGeneral : public ::testing::TestWithParam<GemmCase> {};
 

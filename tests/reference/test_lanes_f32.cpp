@@ -16,62 +16,22 @@
 #include "models/reference/fast_plan.hpp"
 #include "models/reference/gemm.hpp"
 #include "models/reference/lanes_f32.hpp"
+#include "tests/reference/gemm_test_util.hpp"
 
 namespace accsim::ref {
 namespace {
 
-std::uint64_t test_seed() {
-  const char* env = std::getenv("ACCSIM_TEST_SEED");
-  return env ? std::strtoull(env, nullptr, 10) : 20261204;
-}
+using testing::describe;
+using testing::expect_same_counts;
+using testing::random_matrix;
+using F32Case = testing::GemmCase;
 
-// Values over many binades with exact zeros (zero products and zero sums),
-// or (spread 0) small integers, whose sums cancel exactly often.
-Matrix random_matrix(std::size_t rows, std::size_t cols, std::mt19937_64& rng, double spread) {
-  Matrix m(rows, cols);
-  std::uniform_real_distribution<double> unit(-1, 1);
-  std::uniform_real_distribution<double> exponent(-spread, spread);
-  for (double& x : m.data) {
-    const auto pick = rng() % 16;
-    if (spread == 0) {
-      x = static_cast<double>(static_cast<int>(rng() % 7) - 3);
-    } else {
-      x = pick == 0 ? 0.0 : unit(rng) * std::exp2(exponent(rng));
-    }
-  }
-  return m;
-}
+std::uint64_t test_seed() { return testing::test_seed(20261204); }
 
-struct F32Case {
-  std::string mul, acc, prod, order, scale;
-  std::size_t m, k, n;
-  double spread = 8;
-};
-
-std::string describe(const F32Case& c) {
-  return "mul=" + c.mul + " acc=" + c.acc + " prod=" + (c.prod.empty() ? "exact" : c.prod) + " order=" + c.order +
-         " scale=" + c.scale + " shape=" + std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
-         std::to_string(c.n) + " spread=" + std::to_string(c.spread);
-}
-
-GemmConfig make_config(const F32Case& c) {
-  GemmConfig cfg;
-  cfg.multiplier = num::parse_format(c.mul);
-  cfg.accumulator = num::parse_format(c.acc);
-  if (!c.prod.empty()) cfg.product = num::parse_format(c.prod);
-  cfg.order = parse_order(c.order);
-  cfg.scaling = *parse_scaling(c.scale);
+GemmConfig lanes_config(const F32Case& c) {
+  GemmConfig cfg = testing::make_config(c);
   cfg.error_stats = false;
   return cfg;
-}
-
-void expect_same_counts(const num::EventCounts& a, const num::EventCounts& b, const std::string& what) {
-  EXPECT_EQ(a.ops, b.ops) << what;
-  EXPECT_EQ(a.overflow, b.overflow) << what;
-  EXPECT_EQ(a.underflow, b.underflow) << what;
-  EXPECT_EQ(a.swamp, b.swamp) << what;
-  EXPECT_EQ(a.inexact, b.inexact) << what;
-  EXPECT_EQ(a.invalid, b.invalid) << what;
 }
 
 void expect_same(const GemmResult& got, const GemmResult& want, const std::string& what) {
@@ -106,7 +66,7 @@ TEST_P(F32LanesMatch, EveryIsaBitsAndEvents) {
   SCOPED_TRACE(describe(c) + " seed=" + std::to_string(test_seed()));
   const Matrix a = random_matrix(c.m, c.k, rng, c.spread);
   const Matrix b = random_matrix(c.k, c.n, rng, c.spread);
-  GemmConfig cfg = make_config(c);
+  GemmConfig cfg = lanes_config(c);
   cfg.threads = 1;
   cfg.allow_f32_lanes = false;
   const GemmResult doubles = gemm(a, b, cfg);
