@@ -111,12 +111,18 @@ bool all_finite(const std::vector<double>& v) {
 
 }  // namespace
 
+bool finite_values(const num::Format& multiplier, const QuantizedOperand& q) {
+  // Every encoding of a format without infinities or NaNs (integers too) decodes to a finite value.
+  const auto* f = std::get_if<num::FloatFormat>(&multiplier);
+  return f == nullptr || !f->has_nan() || all_finite(q.values);
+}
+
 std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
                                   const QuantizedOperand& b) {
   const auto* mul = std::get_if<num::FloatFormat>(&cfg.multiplier);
   const auto* acc = std::get_if<num::FloatFormat>(&cfg.accumulator);
   if (mul == nullptr || acc == nullptr || !cfg.allow_fast_path) return std::nullopt;
-  if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
+  if (!finite_values(cfg.multiplier, a) || !finite_values(cfg.multiplier, b)) return std::nullopt;
   fast::Span addend = fast::product_span(fast::span_of(*mul), fast::span_of(*mul));
   if (!fast::fits_double(addend)) return std::nullopt;
   FastPlan plan;
@@ -140,7 +146,7 @@ std::optional<FastPlan> plan_fast(const GemmConfig& cfg, const Format& c_format,
 std::optional<FastPlan> plan_any_lanes(const GemmConfig& cfg, const Format& c_format, const QuantizedOperand& a,
                                    const QuantizedOperand& b) {
   if (!cfg.allow_fast_path) return std::nullopt;
-  if (!all_finite(a.values) || !all_finite(b.values)) return std::nullopt;
+  if (!finite_values(cfg.multiplier, a) || !finite_values(cfg.multiplier, b)) return std::nullopt;
   // Products exact in double: two significands of at most 26 bits (e5m2's
   // products span 64 bits, but each has 6), or integers that fit, inside
   // double's normal range.
@@ -1202,6 +1208,23 @@ MergeLanesFn select_merge_lanes(const fast::Rounder& r) {
   });
 }
 }  // namespace
+
+std::size_t lane_passes(const GemmConfig& config, std::size_t n) {
+  // Only the operands' finiteness is read by the plans: empty ones stand for finite ones.
+  const QuantizedOperand finite;
+  const num::Format c_format = config.order.merge(config.accumulator);
+  const std::size_t panels = (n + kPanel - 1) / kPanel;
+  if (const std::optional<FastPlan> rounders = plan_fast(config, c_format, finite, finite)) {
+    if (config.allow_f32_lanes) {
+      if (const std::optional<F32Plan> f32 = plan_f32(config, c_format, finite, finite); f32 && use_f32_lanes(*f32)) {
+        return f32_panels(*f32, n);
+      }
+    }
+    return panels;
+  }
+  const std::optional<FastPlan> lanes = plan_any_lanes(config, c_format, finite, finite);
+  return lanes && select_kernel_lanes(*lanes) != nullptr ? panels : n;
+}
 
 GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config) {
   if (a.cols != b.rows) {

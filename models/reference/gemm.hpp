@@ -68,6 +68,10 @@ struct QuantizedOperand {
 void quantize_operand(const float* data, std::size_t rows, std::size_t cols, const num::Format& format,
                       Scaling scaling, ScaleAxis axis, std::uint64_t sr_stream, QuantizedOperand& out);
 
+// Whether every value of q, an operand rounded into `multiplier`, is
+// finite: at once when the format encodes no infinity or NaN, else by a scan.
+[[nodiscard]] bool finite_values(const num::Format& multiplier, const QuantizedOperand& q);
+
 // Key of the stochastic-rounding draw for step k of output (i, j); merges of
 // chunk results use step K + chunk index. Any engine that follows the same
 // order uses the same keys.
@@ -112,5 +116,13 @@ using AccumulateFn =
 // product/accumulate/merge counts; c holds accumulator values, unscaled.
 [[nodiscard]] GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b,
                                              const GemmConfig& config);
+
+// How many passes of accumulate_products' kernel one row of A makes over n
+// columns of B, for finite operands of config's formats: its panels of
+// columns (the float lanes' width on lane_isa(), the double lanes' 16), or
+// n on the general path. The work of an m x n result is about
+// m * lane_passes(config, n); a caller free to compute C or C^T (each output
+// sums the same products either way) takes the one with fewer passes.
+[[nodiscard]] std::size_t lane_passes(const GemmConfig& config, std::size_t n);
 
 }  // namespace accsim::ref

@@ -224,33 +224,48 @@ f32::Kernel select_kernel(const F32Plan& plan, LaneIsa isa) {
   return f32::select_baseline(plan);
 }
 
+// The panels of n columns: full panels on the ISA's kernel; a last, narrower
+// panel on AVX2's narrower one when it fits there (64 lanes for 4 columns
+// would be mostly padding).
+struct Panels {
+  f32::Kernel kernel, tail_kernel;
+  std::size_t full = 0, tail_cols = 0;
+  [[nodiscard]] std::size_t count() const { return full + (tail_cols != 0 ? 1 : 0); }
+  [[nodiscard]] const f32::Kernel& kernel_of(std::size_t p) const { return p < full ? kernel : tail_kernel; }
+};
+Panels panels_of(const F32Plan& plan, std::size_t n) {
+  const LaneIsa isa = lane_isa();
+  Panels p;
+  p.kernel = p.tail_kernel = select_kernel(plan, isa);
+  p.full = n / p.kernel.width;
+  p.tail_cols = n % p.kernel.width;
+  if (isa == LaneIsa::avx512 && p.tail_cols != 0) {
+    const f32::Kernel narrower = select_kernel(plan, LaneIsa::avx2);
+    if (p.tail_cols <= narrower.width) p.tail_kernel = narrower;
+  }
+  return p;
+}
+
 }  // namespace
+
+std::size_t f32_panels(const F32Plan& plan, std::size_t n) { return panels_of(plan, n).count(); }
 
 void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const QuantizedOperand& b,
                     const GemmConfig& config, GemmResult& result) {
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
   const std::size_t chunk = config.order.sequential() ? k : static_cast<std::size_t>(config.order.chunk);
   const std::size_t chunks = (k + chunk - 1) / chunk;
-  // Full panels on the ISA's kernel; a last, narrower panel on AVX2's
-  // narrower one when it fits there (64 lanes for 4 columns would be
-  // mostly padding).
-  const LaneIsa isa = lane_isa();
-  const f32::Kernel kernel = select_kernel(plan, isa);
-  const std::size_t full_panels = n / kernel.width, tail_cols = n % kernel.width;
-  f32::Kernel tail_kernel = kernel;
-  if (isa == LaneIsa::avx512 && tail_cols != 0) {
-    const f32::Kernel narrower = select_kernel(plan, LaneIsa::avx2);
-    if (tail_cols <= narrower.width) tail_kernel = narrower;
-  }
-  const std::size_t panels = full_panels + (tail_cols != 0 ? 1 : 0);
-  const auto kernel_of = [&](std::size_t p) -> const f32::Kernel& { return p < full_panels ? kernel : tail_kernel; };
+  const Panels layout = panels_of(plan, n);
+  const f32::Kernel& kernel = layout.kernel;
+  const std::size_t full_panels = layout.full, tail_cols = layout.tail_cols, panels = layout.count();
+  const f32::Kernel& tail_kernel = layout.tail_kernel;
   // Operands as floats (exact: plan_f32 checked the multiplier format), B
   // in panels of their kernel's width, zero-padded; panel p starts at
   // p * k * kernel.width.
   std::vector<float> a_values(a.values.begin(), a.values.end());
   std::vector<float> packed(full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0), 0.0f);
   for (std::size_t p = 0; p < panels; ++p) {
-    const std::size_t width = kernel_of(p).width, first_col = p * kernel.width;
+    const std::size_t width = layout.kernel_of(p).width, first_col = p * kernel.width;
     const std::size_t cols = std::min(width, n - first_col);
     float* const panel = packed.data() + p * k * kernel.width;
     for (std::size_t kk = 0; kk < k; ++kk) {
@@ -278,7 +293,7 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
   parallel_for(blocks * panels, config.threads, [&](std::size_t task) {
     const std::size_t i0 = task / panels * block, p = task % panels;
     const std::size_t rows = std::min(block, m - i0);
-    const f32::Kernel& kern = kernel_of(p);
+    const f32::Kernel& kern = layout.kernel_of(p);
     const std::size_t width = kern.width;
     const std::size_t first_col = p * kernel.width;
     const std::size_t cols = std::min(width, n - first_col);

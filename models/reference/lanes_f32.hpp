@@ -67,6 +67,9 @@ struct F32Plan;
 // 2.1e9 MAC/s against the double lanes' 2.1-2.8e9; accsim run's
 // configuration, exact sums: 1.9e9 against 1.2e9).
 [[nodiscard]] bool use_f32_lanes(const F32Plan& plan);
+// The panels (kernel passes per row of A) accumulate_f32 makes over n
+// columns of B on lane_isa().
+[[nodiscard]] std::size_t f32_panels(const F32Plan& plan, std::size_t n);
 struct GemmConfig;
 struct QuantizedOperand;
 struct GemmResult;

@@ -168,15 +168,14 @@ QuantizedOperand transpose(const QuantizedOperand& q) {
 // Each output still sums the same products in the same order, so the bits
 // are the same; only stochastic rounding, whose draws are keyed on an
 // output's (row, column), would see the difference, so it keeps the
-// canonical orientation. The reference GEMM's fast path computes 16 output
-// columns at a time (4 vectors of 4 doubles), so the orientation whose
-// column count wastes fewer lanes is faster: a 7x7 output (49 columns) fills
-// 49 of 64 lanes, 64 output channels fill all.
+// canonical orientation. Otherwise the orientation with fewer passes of the
+// reference GEMM's kernel (ref::lane_passes) is faster: 64 output channels
+// against a 7x7 output (49 columns) take one pass per position as C^T and
+// one per channel as C.
 bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
   auto sr = [](const std::optional<num::Format>& f) { return f && stochastic(*f); };
   if (sr(c.product) || sr(c.accumulator) || sr(c.order.merge_format)) return false;
-  auto lanes_used = [](std::size_t cols) { return static_cast<double>(cols) / static_cast<double>((cols + 15) / 16 * 16); };
-  return lanes_used(m) > lanes_used(n);
+  return n * ref::lane_passes(c, m) < m * ref::lane_passes(c, n);
 }
 
 }  // namespace
