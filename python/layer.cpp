@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 
 #include "models/reference/fast_plan.hpp"
@@ -110,9 +111,34 @@ bool batchable(const net::LayerArithmetic& a) {
          !(!c.order.sequential() && stochastic(c.order.merge(c.accumulator)));
 }
 
-// Samples per stacked GEMM: about 2^20 lowered activations (8 MB of values).
+// Samples per stacked GEMM: about 2^17 lowered activations (1 MB of values,
+// which the lowering writes and the GEMM's packing reads back from cache;
+// measured on ResNet-8's forward, 2^15 to 2^18 are within noise, 2^20 6% slower).
 std::size_t samples_per_gemm(std::size_t lowered_per_sample, std::size_t batch) {
-  return std::clamp<std::size_t>((std::size_t{1} << 20) / std::max<std::size_t>(1, lowered_per_sample), 1, batch);
+  return std::clamp<std::size_t>((std::size_t{1} << 17) / std::max<std::size_t>(1, lowered_per_sample), 1, batch);
+}
+
+// Group g's weights as a GEMM operand: W_g [per_group x k] (scales per row)
+// or, transposed, W_g^T [k x per_group] (scales per column).
+ref::QuantizedOperand weight_operand(const ref::QuantizedOperand& whole, std::size_t g, std::size_t per_group,
+                                     std::size_t k, bool transposed) {
+  ref::QuantizedOperand w;
+  w.rows = transposed ? k : per_group;
+  w.cols = transposed ? per_group : k;
+  w.axis = transposed ? ref::ScaleAxis::cols : ref::ScaleAxis::rows;
+  w.bits.resize(k * per_group);
+  w.values.resize(k * per_group);
+  for (std::size_t o = 0; o < per_group; ++o) {
+    const std::size_t row = g * per_group + o;
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      const std::size_t at = transposed ? kk * per_group + o : o * k + kk;
+      w.bits[at] = whole.bits[row * k + kk];
+      w.values[at] = whole.values[row * k + kk];
+    }
+    if (whole.scale.size() != 1) w.scale.push_back(whole.scale[row]);
+  }
+  if (whole.scale.size() == 1) w.scale = whole.scale;
+  return w;
 }
 
 // A batch through the reference GEMM, samples stacked, computing exactly
@@ -120,14 +146,18 @@ std::size_t samples_per_gemm(std::size_t lowered_per_sample, std::size_t batch) 
 // python.bindings tests compare the two bit for bit):
 // - the weights [out_channels x k] rounded once, as the Executor rounds a
 //   constant operand (the layer's scaling, per row; Conv groups sliced by
-//   rows), and laid out as B = W_g^T [k x out_channels / groups];
+//   rows);
 // - each sample's input tensor rounded whole with its own scale
-//   (ref::quantize_operand as a 1 x count operand, per-channel scaling becoming per-tensor),
-//   then lowered by im2row (Conv) or taken as one row (Gemm): the rows of A,
-//   one scale per row;
-// - C = A * B by ref::accumulate_products: every output still sums the same
+//   (ref::quantize_operand as a 1 x count operand, per-channel scaling
+//   becoming per-tensor), then lowered (im2col for a Conv, the input itself
+//   for a Gemm), the samples' lowered matrices side by side:
+//   C = W_g * [X_0 X_1 ...], one scale per column of the activations, or
+//   transposed, C^T = [X_0^T; X_1^T; ...] * W_g^T, one scale per row,
+//   whichever takes fewer passes of the GEMM's kernel (ref::lane_passes:
+//   16 output channels against 64 float lanes would leave 48 idle);
+// - C by ref::accumulate_products: every output still sums the same
 //   rounded products in the same order (the Executor itself may run a Conv
-//   as im2row(X) * W^T), and the GEMM never reads the scales;
+//   either way), and the GEMM never reads the scales;
 // - the scales undone in double, rounded to float, and the bias added in
 //   float, as Executor's run_gemm and Conv/Gemm epilogues do;
 // - with masks, every output of each stacked GEMM replayed (replay.hpp) and
@@ -146,36 +176,22 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
   const std::vector<float>& weight = network.constants[0];
   const float* bias = node.inputs.size() > 2 ? network.constants[1].data() : nullptr;
 
-  // B per group: W_g^T [k x per_group], encodings and values, the weights' scales per column.
-  std::vector<ref::QuantizedOperand> qb(groups);
+  const std::size_t lowered = k * positions;  // one sample's lowered activations, per group
+  const std::size_t stack = samples_per_gemm(lowered, batch);
+  const std::size_t gemms = (batch + stack - 1) / stack;
+  const std::size_t stacked = stack * positions;  // a full stack's outputs per channel
+  const bool transposed = stacked * ref::lane_passes(config, per_group) < per_group * ref::lane_passes(config, stacked);
+
+  std::vector<ref::QuantizedOperand> qw(groups);
   {
     ref::Matrix wm(channels, k);
     for (std::size_t i = 0; i < channels * k; ++i) wm.data[i] = weight[i];
     // Executor: a Conv's W [M x k] per row (sr stream 1); a Gemm's B' = W^T per column (sr stream 2).
     const ref::QuantizedOperand whole =
         ref::quantize_operand(wm, mul, config.scaling, ref::ScaleAxis::rows, is_conv ? 1 : 2);
-    for (std::size_t g = 0; g < groups; ++g) {
-      ref::QuantizedOperand& b = qb[g];
-      b.rows = k;
-      b.cols = per_group;
-      b.axis = ref::ScaleAxis::cols;
-      b.bits.resize(k * per_group);
-      b.values.resize(k * per_group);
-      for (std::size_t o = 0; o < per_group; ++o) {
-        const std::size_t row = g * per_group + o;
-        for (std::size_t kk = 0; kk < k; ++kk) {
-          b.bits[kk * per_group + o] = whole.bits[row * k + kk];
-          b.values[kk * per_group + o] = whole.values[row * k + kk];
-        }
-        if (whole.scale.size() != 1) b.scale.push_back(whole.scale[row]);
-      }
-      if (whole.scale.size() == 1) b.scale = whole.scale;
-    }
+    for (std::size_t g = 0; g < groups; ++g) qw[g] = weight_operand(whole, g, per_group, k, transposed);
   }
 
-  const std::size_t lowered = k * positions;  // one sample's lowered activations, per group
-  const std::size_t stack = samples_per_gemm(lowered, batch);
-  const std::size_t gemms = (batch + stack - 1) / stack;
   const net::Shape& xs = network.values[0].shape;  // [1, C, H, W] or [1, K]
   const std::int64_t cg = is_conv ? xs[1] / layer.groups : 1, plane = is_conv ? xs[2] * xs[3] : 1;
   const net::Window2d window = is_conv ? std::get<net::ConvAttrs>(node.attrs).window : net::Window2d{};
@@ -191,59 +207,78 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
   }
   const unsigned threads = resolve_threads(requested_threads, gemms);
   std::vector<Tallies> reference(threads), replayed(threads);
+  // Per worker, reused from stack to stack: the samples' rounded inputs and their lowering.
+  struct Buffers {
+    std::vector<ref::QuantizedOperand> samples;
+    ref::QuantizedOperand lowered;
+  };
+  std::vector<Buffers> buffers(threads);
   parallel_for(gemms, threads, [&](std::size_t g0, unsigned worker) {
     const std::size_t s0 = g0 * stack, count = std::min(stack, batch - s0);
-    std::vector<ref::QuantizedOperand> qx(count);
+    std::vector<ref::QuantizedOperand>& qx = buffers[worker].samples;
+    qx.resize(count);
     bool finite = true;
     for (std::size_t s = 0; s < count; ++s) {
       // One scale for the sample's whole tensor: a 1 x sample_in operand.
       ref::quantize_operand(input + (s0 + s) * layer.sample_in, 1, layer.sample_in, mul, act_scaling,
                             ref::ScaleAxis::rows, is_conv ? 2 : 1, qx[s]);
-      finite = finite && std::all_of(qx[s].values.begin(), qx[s].values.end(), [](double v) { return std::isfinite(v); });
+      finite = finite && ref::finite_values(mul, qx[s]);
     }
+    // The activations: `outputs` = count * positions outputs per channel,
+    // output (s, p) at index s * positions + p; [k x outputs] or, transposed, [outputs x k].
+    const std::size_t outputs = count * positions;
     const ref::QuantizedOperand no_values;  // plan_fast reads values only to see they are finite: checked above
-    ref::QuantizedOperand qa;
-    qa.rows = count * positions;
-    qa.cols = k;
-    qa.axis = ref::ScaleAxis::rows;
-    qa.values.resize(qa.rows * k);
-    qa.scale.resize(qa.rows);
+    ref::QuantizedOperand& qa = buffers[worker].lowered;
+    qa.rows = transposed ? outputs : k;
+    qa.cols = transposed ? k : outputs;
+    qa.axis = transposed ? ref::ScaleAxis::rows : ref::ScaleAxis::cols;
+    qa.values.resize(outputs * k);
+    qa.scale.resize(outputs);
     for (std::size_t g = 0; g < groups; ++g) {
       // As the Executor: the double lanes read values only; encodings are
       // lowered when another path will read them.
-      const bool need_bits = !finite || !ref::plan_fast(config, order.merge(config.accumulator), qb[g], no_values);
+      const bool need_bits = !finite || !ref::plan_fast(config, order.merge(config.accumulator), qw[g], no_values);
       if (need_bits) {
-        qa.bits.resize(qa.rows * k);
+        qa.bits.resize(outputs * k);
       } else {
         qa.bits.clear();
       }
       for (std::size_t s = 0; s < count; ++s) {
-        const std::size_t row0 = s * positions;
-        std::fill_n(qa.scale.begin() + static_cast<std::ptrdiff_t>(row0), positions, qx[s].scale[0]);
-        if (is_conv) {
-          const std::size_t offset = g * static_cast<std::size_t>(cg * plane);
-          net::im2row(qx[s].values.data() + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w, 0.0,
-                      qa.values.data() + row0 * k);
-          if (need_bits) {
-            net::im2row(qx[s].bits.data() + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w,
-                        std::uint64_t{0}, qa.bits.data() + row0 * k);
+        const std::size_t first = s * positions;
+        std::fill_n(qa.scale.begin() + static_cast<std::ptrdiff_t>(first), positions, qx[s].scale[0]);
+        const auto lower = [&](const auto* x, auto* dst, auto pad) {
+          if (is_conv) {
+            const std::size_t offset = g * static_cast<std::size_t>(cg * plane);
+            if (transposed) {
+              net::im2row(x + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w, pad, dst + first * k);
+            } else {
+              net::im2col(x + offset, cg, xs[2], xs[3], window, layer.out_h, layer.out_w, pad, dst + first,
+                          static_cast<std::int64_t>(outputs));
+            }
+          } else if (transposed) {
+            std::copy_n(x, k, dst + first * k);
+          } else {
+            for (std::size_t kk = 0; kk < k; ++kk) dst[kk * outputs + s] = x[kk];
           }
-        } else {
-          std::copy(qx[s].values.begin(), qx[s].values.end(), qa.values.begin() + static_cast<std::ptrdiff_t>(row0 * k));
-          if (need_bits) {
-            std::copy(qx[s].bits.begin(), qx[s].bits.end(), qa.bits.begin() + static_cast<std::ptrdiff_t>(row0 * k));
-          }
-        }
+        };
+        lower(qx[s].values.data(), qa.values.data(), 0.0);
+        if (need_bits) lower(qx[s].bits.data(), qa.bits.data(), std::uint64_t{0});
       }
-      const ref::GemmResult r = ref::accumulate_products(qa, qb[g], gemm_config);
+      const ref::QuantizedOperand& lhs = transposed ? qa : qw[g];
+      const ref::QuantizedOperand& rhs = transposed ? qw[g] : qa;
+      const ref::GemmResult r = ref::accumulate_products(lhs, rhs, gemm_config);
+      // Output channel g * per_group + o at stacked output i = s * positions + p: (row, column) of C.
+      const auto at = [&](std::size_t o, std::size_t i) {
+        return transposed ? std::pair{i, o} : std::pair{o, i};
+      };
       if (masks != MaskKind::none) {
-        // The replay of every output of this GEMM (as run_layer's engine hook does for the executor's
-        // GEMMs): row s * positions + p is sample s0 + s at position p, column o output channel g * per_group + o.
+        // The replay of every output of this GEMM (as run_layer's engine hook does for the executor's GEMMs).
         reference[worker] += Tallies{r.stats.product, r.stats.accumulate, r.stats.merge};
         replay_gemm(
-            gemm_config, qa, qb[g], r, masks,
-            [&](std::size_t row, std::size_t o) {
-              return (s0 + row / positions) * layer.sample_out + (g * per_group + o) * positions + row % positions;
+            gemm_config, lhs, rhs, r, masks,
+            [&](std::size_t row, std::size_t col) {
+              const std::size_t o = transposed ? col : row, i = transposed ? row : col;
+              return (s0 + i / positions) * layer.sample_out + (g * per_group + o) * positions + i % positions;
             },
             result, replayed[worker]);
       }
@@ -252,9 +287,9 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
         for (std::size_t o = 0; o < per_group; ++o) {
           const std::size_t ch = g * per_group + o;
           for (std::size_t p = 0; p < positions; ++p) {
-            const std::size_t row = s * positions + p;
-            const double scale = qa.scale_at(row, 0) * qb[g].scale_at(0, o);
-            float v = static_cast<float>(r.c.data[row * per_group + o] / scale);
+            const auto [row, col] = at(o, s * positions + p);
+            const double scale = lhs.scale_at(row, 0) * rhs.scale_at(0, col);
+            float v = static_cast<float>(r.c.data[row * rhs.cols + col] / scale);
             if (bias != nullptr) v += bias[ch];
             y[ch * positions + p] = v;
           }

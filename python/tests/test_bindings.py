@@ -94,6 +94,27 @@ def test_stacked_batch_equals_the_executor_per_sample(kw):
     assert i1["reference"] == i2["reference"] and i1["replayed"] == i2["replayed"]
 
 
+@pytest.mark.parametrize("kw", BATCH_ARITHMETICS)
+def test_stacked_batch_in_both_orientations(kw):
+    """run_batched lays the stacked samples out as C = W * [X_0 X_1 ...] or as its transpose, whichever takes
+    fewer kernel passes: many output channels at few positions (a 2x2 output, 64 channels) and a linear layer
+    over many samples with few outputs take the other orientation from the test above; both must give the
+    executor's bits, masks and tallies."""
+    a = accsim.Arithmetic(**kw)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6, 4, 4, 4)) * rng.uniform(0.1, 8, (6, 1, 1, 1))).astype(np.float32)
+    w = (0.3 * rng.standard_normal((64, 4, 3, 3))).astype(np.float32)
+    xl = (rng.standard_normal((200, 40)) * rng.uniform(0.1, 8, (200, 1))).astype(np.float32)
+    wl = (0.2 * rng.standard_normal((10, 40))).astype(np.float32)
+    for run, args in ((accsim.conv2d, (x, w, None)), (accsim.linear, (xl, wl, None))):
+        y1, i1 = run(*args, arithmetic=a, masks="recursive")
+        y2, i2 = run(*args, arithmetic=a, masks="recursive", per_sample=True)
+        assert y1.tobytes() == y2.tobytes()
+        for key in ("events", "drop"):
+            assert i1[key].tobytes() == i2[key].tobytes(), key
+        assert i1["reference"] == i2["reference"] and i1["replayed"] == i2["replayed"]
+
+
 def test_against_accsim_run_report():
     """Predictions and every layer's event tallies (from the replay behind the masks) equal what
     `accsim run` reports for the same samples, with per-layer overrides applied the same way."""

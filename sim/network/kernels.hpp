@@ -38,16 +38,19 @@ inline ValidRange valid_outputs(std::int64_t out, std::int64_t in, std::int64_t 
 // (c * kernel_h + r) * kernel_w + s: the same order as the weights
 // [M, C/group, kH, kW], so row k of the lowered matrix meets weight column k.
 // Positions in the padding get `pad`. S and T may differ (floats lowered
-// into doubles: exact).
+// into doubles: exact). Rows lie `row_stride` elements apart (0: out_h *
+// out_w, packed), so that the lowered samples of a batch can stand side by
+// side as the column blocks of one matrix.
 template <class S, class T>
 void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t in_w, const Window2d& w,
-            std::int64_t out_h, std::int64_t out_w, T pad, T* cols) {
+            std::int64_t out_h, std::int64_t out_w, T pad, T* cols, std::int64_t row_stride = 0) {
+  if (row_stride == 0) row_stride = out_h * out_w;
   for (std::int64_t c = 0; c < channels; ++c) {
     const S* plane = x + c * in_h * in_w;
     for (std::int64_t r = 0; r < w.kernel_h; ++r) {
       const ValidRange rows = valid_outputs(out_h, in_h, w.stride_h, r * w.dilation_h - w.pad_top);
       for (std::int64_t s = 0; s < w.kernel_w; ++s) {
-        T* row = cols + ((c * w.kernel_h + r) * w.kernel_w + s) * out_h * out_w;
+        T* row = cols + ((c * w.kernel_h + r) * w.kernel_w + s) * row_stride;
         const std::int64_t offset = s * w.dilation_w - w.pad_left;
         const ValidRange xs = valid_outputs(out_w, in_w, w.stride_w, offset);
         std::fill(row, row + rows.lo * out_w, pad);
