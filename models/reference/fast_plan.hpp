@@ -31,8 +31,8 @@ struct FastPlan {
                                                  const QuantizedOperand& a, const QuantizedOperand& b);
 
 // Within plan_fast's route, where float lanes give the same results
-// (lanes_f32.hpp): plan_fast's rounders (the fallback for overflow, and for
-// tiny sums of formats with subnormals) with float rounders for each step.
+// (lanes_f32.hpp): plan_fast's rounders (the fallback for overflow) with
+// float rounders for each step.
 struct F32Plan {
   FastPlan fast;
   F32Rounder accumulate;

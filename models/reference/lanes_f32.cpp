@@ -116,6 +116,8 @@ std::optional<F32Rounder> make_rounder(const num::Format& format) {
   if (f == nullptr) return std::nullopt;
   if (f->rounding != Rounding::rne && f->rounding != Rounding::rtz) return std::nullopt;
   if (f->man_bits < 1 || f->man_bits > 21 || !in_float_range(grid_of(*f))) return std::nullopt;
+  // round_subnormal's 2^23 q must be a float.
+  if (f->subnormals && f->emin() - f->man_bits + 23 > 127) return std::nullopt;
   F32Rounder r;
   r.mode = f->rounding;
   r.ftz = !f->subnormals;
@@ -125,6 +127,8 @@ std::optional<F32Rounder> make_rounder(const num::Format& format) {
   r.min_normal_bits = static_cast<std::uint32_t>(f->emin() + 127) << 23;
   const auto max_fraction = static_cast<std::uint32_t>(f->max_significand() - (std::uint64_t{1} << f->man_bits));
   r.max_bits = (static_cast<std::uint32_t>(f->emax() + 127) << 23) | (max_fraction << r.drop);
+  r.subnormal_q_bits = static_cast<std::uint32_t>(f->emin() - f->man_bits + 127) << 23;
+  r.subnormal_magic_bits = static_cast<std::uint32_t>(f->emin() - f->man_bits + 23 + 127) << 23;
   return r;
 }
 

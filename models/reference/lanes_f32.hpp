@@ -36,6 +36,9 @@ struct F32Rounder {
   std::uint32_t half_less_one = 0;  // (1 << (drop - 1)) - 1, for nearest-even
   std::uint32_t min_normal_bits = 0;  // float bits of 2^emin
   std::uint32_t max_bits = 0;         // float bits of the largest finite magnitude
+  // With subnormals: float bits of q = 2^(emin - M), the subnormal grid's
+  // spacing, and of 2^23 q, whose binade has spacing q (see round_subnormal).
+  std::uint32_t subnormal_q_bits = 0, subnormal_magic_bits = 0;
   // Sums rounded by this rounder may need more than float's 24 bits: they
   // are formed as Fast2Sum plus round-to-odd (see plan_f32).
   bool odd_sum = false;

@@ -98,6 +98,33 @@ ACCSIM_F32_FN U round_bits(const F32Rounder& r, U u, Mask flush) {
 #endif
 }
 
+// The tiny lanes of u (0 < |u| < 2^emin, in a format with subnormals)
+// rounded onto the subnormal grid, the multiples of q = 2^(emin - M):
+// |u| + 2^23 q lies in the binade [2^23 q, 2^24 q) (|u| < 2^emin <= 2^23 q,
+// as M <= 23), whose spacing is q, so the float addition rounds |u| to a
+// multiple of q, to nearest even; taking 2^23 q away again is exact. Toward
+// zero is one q less where that rounded up. The sign is put back (a tiny
+// value rounded to zero keeps its sign, as round_pack's). Round-to-odd sums
+// (kOdd) round correctly: q lies at least 3 bits above a tiny float's last
+// place (M <= 21).
+template <Rounding Mode>
+ACCSIM_F32_FN U round_subnormal(const F32Rounder& r, U u) {
+  const F a = (F)(u & kMagnitude);
+  const F magic = (F)(U{} + r.subnormal_magic_bits);
+  F t = (a + magic) - magic;
+  if constexpr (Mode == Rounding::rtz) t = t > a ? t - (F)(U{} + r.subnormal_q_bits) : t;
+  return (U)(t) | (u & kSign);
+}
+
+// x where the mask is set, y elsewhere.
+ACCSIM_F32_FN U select(Mask m, U x, U y) {
+#if ACCSIM_F32_W == 16
+  return (U)(_mm512_mask_blend_epi32(m, (__m512i)(y), (__m512i)(x)));
+#else
+  return m ? x : y;
+#endif
+}
+
 // acc + p as float bits: exact, or (kOdd) rounded to odd in 24 bits.
 // Fast2Sum's error e = p - ((acc + p) - acc) is exact when acc's binade is
 // at least p's, and plan_f32 admits kOdd only where every sum with p's
@@ -167,44 +194,51 @@ struct Pending {
   U u;
   Mask tiny;
 };
-template <bool kOdd, bool kFtz>
-ACCSIM_F32_FN Pending pend(const F32Rounder& r, F acc, F addend, U& largest, Mask& special) {
+template <bool kOdd>
+ACCSIM_F32_FN Pending pend(const F32Rounder& r, F acc, F addend, U& largest) {
   Pending out;
   out.u = sum_bits<kOdd>(acc, addend);
   const U a = out.u & kMagnitude;
   out.tiny = tiny_lanes(r, a);
   largest = max_bits(largest, a);
-  if constexpr (!kFtz) special |= out.tiny;  // subnormal rounding: the fallback's
   return out;
+}
+// The rounded bits of u, its tiny lanes flushed (kFtz) or rounded onto the
+// subnormal grid.
+template <Rounding Mode, bool kFtz>
+ACCSIM_F32_FN U round_lanes(const F32Rounder& r, U u, Mask tiny) {
+  U m = round_bits<Mode>(r, u, kFtz ? tiny : Mask{});
+  if constexpr (!kFtz) {
+    if (any(tiny)) [[unlikely]] m = select(tiny, round_subnormal<Mode>(r, u), m);
+  }
+  return m;
 }
 template <Rounding Mode, bool kFtz>
 ACCSIM_F32_FN void commit(const F32Rounder& r, F& acc, const Pending& s, I& exact_tally, I& swamp_or_exact_tally,
                           I& underflow_tally) {
-  const U m = round_bits<Mode>(r, s.u, kFtz ? s.tiny : Mask{});
+  const U m = round_lanes<Mode, kFtz>(r, s.u, s.tiny);
   const Mask exact = equal(m, s.u);
   count(exact_tally, exact);
   // Swamped: a non-zero addend, and the accumulator kept its bits (the
   // sum, exact or odd, then differs from them, so the lane is inexact; a
   // zero addend leaves an exact sum).
   count(swamp_or_exact_tally, equal(m, (U)(acc)) | exact);
-  if constexpr (kFtz) count(underflow_tally, s.tiny);
+  count(underflow_tally, s.tiny);  // tiny before rounding, as round_pack's underflow
   acc = (F)(m);
 }
 
-// A product rounded into the product format, its exact and flushed lanes.
+// A product rounded into the product format, its exact and tiny lanes.
 struct Product {
   F value;
-  Mask exact, flush;
+  Mask exact, tiny;
 };
 template <Rounding Mode, bool kFtz>
-ACCSIM_F32_FN Product round_product(const F32Rounder& r, F p, U& largest, Mask& special) {
+ACCSIM_F32_FN Product round_product(const F32Rounder& r, F p, U& largest) {
   const U u = (U)(p), a = u & kMagnitude;
   const Mask tiny = tiny_lanes(r, a);
   largest = max_bits(largest, a);
-  if constexpr (!kFtz) special |= tiny;  // subnormal rounding: the fallback's
-  const Mask flush = kFtz ? tiny : Mask{};
-  const U m = round_bits<Mode>(r, u, flush);
-  return {(F)(m), equal(m, u), flush};
+  const U m = round_lanes<Mode, kFtz>(r, u, tiny);
+  return {(F)(m), equal(m, u), tiny};
 }
 
 // The fallback of one vector (see slow_step).
@@ -243,16 +277,13 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
                 p3 = av * load(brow + 3 * W);
         Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
         if constexpr (kProduct != 0) {
-          Mask special{};
           U largest_product{};
-          q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product, special);
-          q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product, special);
-          q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product, special);
-          q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product, special);
-          special |= big_lanes(prod_r, largest_product);
-          if (any(special)) [[unlikely]] {
-            // A product overflows (or is tiny in a format with subnormals):
-            // the whole step through the double rounders.
+          q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product);
+          q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product);
+          q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product);
+          q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product);
+          if (any(big_lanes(prod_r, largest_product))) [[unlikely]] {
+            // A product overflows: the whole step through the double rounders.
             slow(job, acc0, p0, false);
             slow(job, acc1, p1, false);
             slow(job, acc2, p2, false);
@@ -264,23 +295,19 @@ ACCSIM_F32_FN void panel_kernel(const Job& job) {
           count(product_exact, q1.exact);
           count(product_exact, q2.exact);
           count(product_exact, q3.exact);
-          if constexpr (kProdFtz) {
-            count(product_underflow, q0.flush);
-            count(product_underflow, q1.flush);
-            count(product_underflow, q2.flush);
-            count(product_underflow, q3.flush);
-          }
+          count(product_underflow, q0.tiny);
+          count(product_underflow, q1.tiny);
+          count(product_underflow, q2.tiny);
+          count(product_underflow, q3.tiny);
         }
-        Mask special{};
         U largest{};
-        const Pending s0 = pend<kOdd, kAccFtz>(acc_r, acc0, q0.value, largest, special);
-        const Pending s1 = pend<kOdd, kAccFtz>(acc_r, acc1, q1.value, largest, special);
-        const Pending s2 = pend<kOdd, kAccFtz>(acc_r, acc2, q2.value, largest, special);
-        const Pending s3 = pend<kOdd, kAccFtz>(acc_r, acc3, q3.value, largest, special);
-        special |= big_lanes(acc_r, largest);
-        if (any(special)) [[unlikely]] {
-          // A sum overflows (or is tiny in a format with subnormals): the
-          // step's sums through the double rounders, from the rounded products.
+        const Pending s0 = pend<kOdd>(acc_r, acc0, q0.value, largest);
+        const Pending s1 = pend<kOdd>(acc_r, acc1, q1.value, largest);
+        const Pending s2 = pend<kOdd>(acc_r, acc2, q2.value, largest);
+        const Pending s3 = pend<kOdd>(acc_r, acc3, q3.value, largest);
+        if (any(big_lanes(acc_r, largest))) [[unlikely]] {
+          // A sum overflows: the step's sums through the double rounders,
+          // from the rounded products.
           slow(job, acc0, q0.value, true);
           slow(job, acc1, q1.value, true);
           slow(job, acc2, q2.value, true);
@@ -315,11 +342,9 @@ ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
     F merged{};
     for (std::size_t c = 0; c < chunks; ++c) {
       const F addend = load(sums + c * kWidth + v * W);
-      Mask special{};
       U largest{};
-      const Pending s = pend<kOdd, kFtz>(r, merged, addend, largest, special);
-      special |= big_lanes(r, largest);
-      if (any(special)) [[unlikely]] {
+      const Pending s = pend<kOdd>(r, merged, addend, largest);
+      if (any(big_lanes(r, largest))) [[unlikely]] {
         alignas(64) float merged_lanes[W], addend_lanes[W];
         store(merged_lanes, merged);
         store(addend_lanes, addend);
