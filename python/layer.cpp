@@ -180,7 +180,7 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
   const std::size_t stack = samples_per_gemm(lowered, batch);
   const std::size_t gemms = (batch + stack - 1) / stack;
   const std::size_t stacked = stack * positions;  // a full stack's outputs per channel
-  const bool transposed = stacked * ref::lane_passes(config, per_group) < per_group * ref::lane_passes(config, stacked);
+  const bool transposed = stacked * ref::lane_passes(config, per_group) <= per_group * ref::lane_passes(config, stacked);
 
   std::vector<ref::QuantizedOperand> qw(groups);
   {
