@@ -187,8 +187,8 @@ std::vector<Row> rows() {
   out.back().f32 = false;
   // accsim run's configuration, on the cube and on ResNet-8's convolutions
   // (stem; stage 1, 2 and 3's 3x3 convolutions; stage 2's and 3's also as
-  // im2row(X) x W^T, the orientation accsim run picks when it fills more
-  // of the double lanes' 16-column panels), in float and double lanes.
+  // im2row(X) x W^T, the orientation accsim run picks when it takes fewer
+  // passes of the kernel's panels, ref::lane_passes), in float and double lanes.
   for (const Shape shape : {Shape{}, Shape{16, 9, 784}, Shape{16, 144, 784}, Shape{32, 288, 196}, Shape{196, 288, 32},
                             Shape{64, 576, 49}, Shape{49, 576, 64}}) {
     for (bool f32 : {true, false}) {
