@@ -12,6 +12,7 @@
 #include "models/numerics/arith.hpp"
 #include "models/numerics/fast.hpp"
 #include "models/reference/fast_plan.hpp"
+#include "models/reference/lanes_f32.hpp"
 #include "models/reference/parallel.hpp"
 
 namespace accsim::ref {
@@ -1051,7 +1052,7 @@ void merge_baseline(const fast::Rounder& r, const double* sums, std::size_t chun
   merge_any<Mode, F, false>(r, sums, chunks, out, tally);
 }
 MergeFn select_merge(const fast::Rounder& r) {
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = lane_isa() >= LaneIsa::avx2;
   return fast::dispatch_mode(r.mode, [&]<Rounding M>() -> MergeFn {
     return fast::dispatch_ftz(r.ftz, [&]<fast::Ftz F>() -> MergeFn {
       return avx2 ? &merge_avx2<M, F> : &merge_baseline<M, F>;
@@ -1059,12 +1060,13 @@ MergeFn select_merge(const fast::Rounder& r) {
   });
 }
 
-// The kernel for these modes, compiled for the best ISA this CPU has (the
-// default build targets any x86-64). Flush-to-zero is a compile-time
+// The kernel for these modes, compiled for lane_isa() (the best ISA this
+// CPU has, unless ACCSIM_ISA or set_lane_isa lowers it for every lane kernel
+// alike; the default build targets any x86-64). Flush-to-zero is a compile-time
 // constant, except in the general kernel when product and accumulator differ
 // in mode or flush-to-zero (no configuration in use does).
 PanelFn select_kernel(const FastPlan& r) {
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = lane_isa() >= LaneIsa::avx2;
   using fast::Ftz;
   return fast::dispatch_mode(r.accumulate.mode, [&]<Rounding A>() -> PanelFn {
     return fast::dispatch_ftz(r.accumulate.ftz, [&]<Ftz AF>() -> PanelFn {
@@ -1119,7 +1121,7 @@ void lanes_common_baseline(const PanelJob& job) {
 template <Rounding AccMode, bool kWide, bool kPair = false>
 PanelFn select_lanes_common(bool avx2) {
   if constexpr (AccMode == Rounding::sr) {
-    if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    if (lane_isa() == LaneIsa::avx512) {
       return &lanes_common_avx512<AccMode, kWide, kPair>;
     }
   }
@@ -1171,7 +1173,7 @@ PanelFn select_lanes_for(const FastPlan& plan, bool avx2) {
   return nullptr;
 }
 PanelFn select_kernel_lanes(const FastPlan& plan) {
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = lane_isa() >= LaneIsa::avx2;
   if (plan.accumulate.integer()) return select_lanes_for<Rounding::rne, true>(plan, avx2);
   return fast::dispatch_any_mode(plan.accumulate.mode, [&]<Rounding A>() -> PanelFn {
     return select_lanes_for<A, false>(plan, avx2);
@@ -1198,9 +1200,9 @@ void merge_lanes_baseline(const fast::Rounder& r, const double* sums, std::size_
   merge_chunks_lanes<Mode, kInteger>(r, sums, chunks, out, tally, first_key, stride);
 }
 MergeLanesFn select_merge_lanes(const fast::Rounder& r) {
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = lane_isa() >= LaneIsa::avx2;
   if (r.integer()) return avx2 ? &merge_lanes_avx2<Rounding::rne, true> : &merge_lanes_baseline<Rounding::rne, true>;
-  if (r.mode == Rounding::sr && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+  if (r.mode == Rounding::sr && lane_isa() == LaneIsa::avx512) {
     return &merge_lanes_avx512<Rounding::sr>;
   }
   return fast::dispatch_any_mode(r.mode, [&]<Rounding M>() -> MergeLanesFn {

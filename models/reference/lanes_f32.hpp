@@ -44,14 +44,16 @@ struct F32Rounder {
   bool odd_sum = false;
 };
 
-// The ISAs of the float lanes, lowest first.
+// The ISAs of the lane kernels, lowest first.
 enum class LaneIsa { baseline, avx2, avx512 };
 [[nodiscard]] std::string_view to_string(LaneIsa isa);
 [[nodiscard]] std::optional<LaneIsa> parse_lane_isa(std::string_view text);
 
-// The best ISA this CPU runs (AVX-512 needs F, BW, DQ and VL).
+// The best ISA this CPU runs (AVX-512 needs F, BW, DQ and VL; AVX2 needs FMA too).
 [[nodiscard]] LaneIsa cpu_lane_isa();
-// The ISA the float lanes use: the CPU's best, lowered by the environment
+// The ISA every lane kernel uses (the float lanes; the double lanes, whose
+// AVX-512 level adds stochastic rounding's draws eight at a time; the
+// operand quantizer): the CPU's best, lowered by the environment
 // variable ACCSIM_ISA=avx512|avx2|baseline (read once; a value the CPU
 // cannot run is capped to the CPU's best, an unknown one is ignored with a
 // one-line warning) or by set_lane_isa.

@@ -20,6 +20,7 @@
 #include "models/numerics/arith.hpp"
 #include "models/numerics/fast.hpp"
 #include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
 
 namespace accsim::ref {
 
@@ -273,10 +274,7 @@ void round_all_baseline(const Quantizer<T>& qz, const fast::Rounder& rounder, st
 
 template <class T>
 RoundAllFn<T> select_round_all(const fast::Rounder& rounder) {
-  static const bool avx2 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
+  const bool avx2 = lane_isa() >= LaneIsa::avx2;  // as every lane kernel (lanes_f32.hpp)
   return fast::dispatch_mode(rounder.mode, [&]<Rounding Mode>() {
     return fast::dispatch_ftz(rounder.ftz, [&]<fast::Ftz F>() -> RoundAllFn<T> {
       return avx2 ? &round_all_avx2<T, Mode, F> : &round_all_baseline<T, Mode, F>;

@@ -10,11 +10,30 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "models/numerics/arith.hpp"
 #include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
 
 namespace accsim::ref::testing {
+
+// Every lane ISA this machine runs, lowest first (the others cannot be tested here).
+inline std::vector<LaneIsa> runnable_isas() {
+  std::vector<LaneIsa> out;
+  for (LaneIsa isa : {LaneIsa::baseline, LaneIsa::avx2, LaneIsa::avx512}) {
+    if (isa <= cpu_lane_isa()) out.push_back(isa);
+  }
+  return out;
+}
+
+// Restores the CPU's own lane ISA when a test that forced one ends.
+struct IsaGuard {
+  IsaGuard() = default;
+  IsaGuard(const IsaGuard&) = delete;
+  IsaGuard& operator=(const IsaGuard&) = delete;
+  ~IsaGuard() { set_lane_isa(std::nullopt); }
+};
 
 // ACCSIM_TEST_SEED, else the test file's own fixed seed.
 inline std::uint64_t test_seed(std::uint64_t fallback) {

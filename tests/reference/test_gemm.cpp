@@ -14,6 +14,7 @@
 
 #include "models/numerics/arith.hpp"
 #include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
 #include "tests/reference/gemm_test_util.hpp"
 
 namespace accsim::ref {
@@ -22,8 +23,10 @@ namespace {
 using testing::describe;
 using testing::expect_same_counts;
 using testing::GemmCase;
+using testing::IsaGuard;
 using testing::make_config;
 using testing::random_matrix;
+using testing::runnable_isas;
 
 std::uint64_t test_seed() { return testing::test_seed(20240125); }
 
@@ -37,17 +40,28 @@ TEST_P(FastPathMatchesGeneral, BitsAndEvents) {
   const Matrix b = random_matrix(c.k, c.n, rng);
   GemmConfig cfg = make_config(c);
   cfg.error_stats = false;
-  const GemmResult fast = gemm(a, b, cfg);
-  ASSERT_TRUE(fast.stats.fast_path) << "this case is meant to exercise the fast path";
   cfg.allow_fast_path = false;
   const GemmResult general = gemm(a, b, cfg);
   ASSERT_FALSE(general.stats.fast_path);
-  for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
-    ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
+  cfg.allow_fast_path = true;
+  // The kernels of every ISA this CPU runs, in double lanes and, where
+  // plan_f32 takes the case, in float lanes.
+  IsaGuard guard;
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    for (bool f32 : {false, true}) {
+      cfg.allow_f32_lanes = f32;
+      SCOPED_TRACE(std::string(to_string(isa)) + (f32 ? ", float lanes allowed" : ", double lanes"));
+      const GemmResult fast = gemm(a, b, cfg);
+      ASSERT_TRUE(fast.stats.fast_path) << "this case is meant to exercise the fast path";
+      for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
+        ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
+      }
+      expect_same_counts(fast.stats.product, general.stats.product, "product");
+      expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
+      expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
+    }
   }
-  expect_same_counts(fast.stats.product, general.stats.product, "product");
-  expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
-  expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
   // The cases must actually provoke rounding, or the comparison proves little.
   EXPECT_GT(general.stats.accumulate.inexact, 0u);
 }
@@ -108,20 +122,27 @@ TEST_P(LanesMatchGeneral, BitsAndEvents) {
   const Matrix b = random_matrix(c.k, c.n, rng, c.spread);
   GemmConfig cfg = make_config(c);
   cfg.error_stats = false;
-  const GemmResult fast = gemm(a, b, cfg);
-  ASSERT_TRUE(fast.stats.any_lanes) << "this case is meant to exercise plan_any_lanes' kernels";
-  ASSERT_FALSE(fast.stats.fast_path);
   cfg.allow_fast_path = false;
   const GemmResult general = gemm(a, b, cfg);
   ASSERT_FALSE(general.stats.fast_path);
   ASSERT_FALSE(general.stats.any_lanes);
-  for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
-    ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
-    ASSERT_EQ(std::bit_cast<std::uint64_t>(fast.c.data[i]), std::bit_cast<std::uint64_t>(general.c.data[i]));
+  cfg.allow_fast_path = true;
+  // Every ISA's kernels (baseline, AVX2, and AVX-512's stochastic-rounding draws) this CPU runs.
+  IsaGuard guard;
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    SCOPED_TRACE(std::string("lanes ") + std::string(to_string(isa)));
+    const GemmResult fast = gemm(a, b, cfg);
+    ASSERT_TRUE(fast.stats.any_lanes) << "this case is meant to exercise plan_any_lanes' kernels";
+    ASSERT_FALSE(fast.stats.fast_path);
+    for (std::size_t i = 0; i < fast.c_bits.size(); ++i) {
+      ASSERT_EQ(fast.c_bits[i], general.c_bits[i]) << "element " << i / c.n << "," << i % c.n;
+      ASSERT_EQ(std::bit_cast<std::uint64_t>(fast.c.data[i]), std::bit_cast<std::uint64_t>(general.c.data[i]));
+    }
+    expect_same_counts(fast.stats.product, general.stats.product, "product");
+    expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
+    expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
   }
-  expect_same_counts(fast.stats.product, general.stats.product, "product");
-  expect_same_counts(fast.stats.accumulate, general.stats.accumulate, "accumulate");
-  expect_same_counts(fast.stats.merge, general.stats.merge, "merge");
   // Something must round, wrap or saturate, or the comparison proves little.
   EXPECT_GT(general.stats.accumulate.inexact + general.stats.accumulate.overflow + general.stats.merge.overflow, 0u);
 }
@@ -376,6 +397,7 @@ std::vector<double> boundary_values(const num::Format& f) {
 // overflow and flush every format, and each format's boundary values.
 // Shapes whose rows are no multiple of 4 leave every lane position a tail.
 TEST(Quantize, MatchesRoundPackElementwise) {
+  IsaGuard guard;
   std::mt19937_64 rng(test_seed() + 9);
   Matrix m(23, 41);
   for (double& x : m.data) {
@@ -409,25 +431,28 @@ TEST(Quantize, MatchesRoundPackElementwise) {
     for (const Scaling scaling : {Scaling::none, Scaling::pow2, Scaling::tensor, Scaling::channel}) {
       for (const ScaleAxis axis : {ScaleAxis::rows, ScaleAxis::cols}) {
         for (const Matrix* src : {&m, &narrow, &boundary}) {
-          SCOPED_TRACE(std::string(fmt) + " scale=" + std::string(to_string(scaling)) +
-                       (axis == ScaleAxis::rows ? " rows" : " cols") + " matrix " +
-                       std::to_string(src->rows) + "x" + std::to_string(src->cols));
-          const QuantizedOperand q = quantize_operand(*src, f, scaling, axis, 3);
-          num::EventCounts want;
-          for (std::size_t r = 0; r < src->rows; ++r) {
-            for (std::size_t c = 0; c < src->cols; ++c) {
-              const std::size_t idx = r * src->cols + c;
-              const num::Result res = num::quantize(
-                  num::exact_product(num::exact_from_double(src->data[idx]), num::exact_from_double(q.scale_at(r, c))),
-                  f, (std::uint64_t{3} << 48) ^ idx);
-              ASSERT_EQ(q.bits[idx], res.bits) << "element " << idx << " x=" << std::hexfloat << src->data[idx];
-              const double v = num::to_double(res.bits, f);
-              ASSERT_EQ(std::bit_cast<std::uint64_t>(q.values[idx]), std::bit_cast<std::uint64_t>(v))
-                  << "element " << idx;
-              want.record(res.events);
+          for (LaneIsa isa : runnable_isas()) {  // the quantizer's lanes of every ISA this CPU runs
+            set_lane_isa(isa);
+            SCOPED_TRACE(std::string(fmt) + " " + std::string(to_string(isa)) +
+                         " scale=" + std::string(to_string(scaling)) + (axis == ScaleAxis::rows ? " rows" : " cols") +
+                         " matrix " + std::to_string(src->rows) + "x" + std::to_string(src->cols));
+            const QuantizedOperand q = quantize_operand(*src, f, scaling, axis, 3);
+            num::EventCounts want;
+            for (std::size_t r = 0; r < src->rows; ++r) {
+              for (std::size_t c = 0; c < src->cols; ++c) {
+                const std::size_t idx = r * src->cols + c;
+                const num::Result res = num::quantize(
+                    num::exact_product(num::exact_from_double(src->data[idx]), num::exact_from_double(q.scale_at(r, c))),
+                    f, (std::uint64_t{3} << 48) ^ idx);
+                ASSERT_EQ(q.bits[idx], res.bits) << "element " << idx << " x=" << std::hexfloat << src->data[idx];
+                const double v = num::to_double(res.bits, f);
+                ASSERT_EQ(std::bit_cast<std::uint64_t>(q.values[idx]), std::bit_cast<std::uint64_t>(v))
+                    << "element " << idx;
+                want.record(res.events);
+              }
             }
+            expect_same_counts(q.events, want, "quantize");
           }
-          expect_same_counts(q.events, want, "quantize");
         }
       }
     }

@@ -23,7 +23,9 @@ namespace {
 
 using testing::describe;
 using testing::expect_same_counts;
+using testing::IsaGuard;
 using testing::random_matrix;
+using testing::runnable_isas;
 using F32Case = testing::GemmCase;
 
 std::uint64_t test_seed() { return testing::test_seed(20261204); }
@@ -44,19 +46,6 @@ void expect_same(const GemmResult& got, const GemmResult& want, const std::strin
   expect_same_counts(got.stats.accumulate, want.stats.accumulate, what + ": accumulate");
   expect_same_counts(got.stats.merge, want.stats.merge, what + ": merge");
 }
-
-// Every ISA this machine runs (the others are skipped, and say so).
-std::vector<LaneIsa> runnable_isas() {
-  std::vector<LaneIsa> out;
-  for (LaneIsa isa : {LaneIsa::baseline, LaneIsa::avx2, LaneIsa::avx512}) {
-    if (isa <= cpu_lane_isa()) out.push_back(isa);
-  }
-  return out;
-}
-
-struct IsaGuard {
-  ~IsaGuard() { set_lane_isa(std::nullopt); }
-};
 
 class F32LanesMatch : public ::testing::TestWithParam<F32Case> {};
 
