@@ -153,8 +153,8 @@ ref::QuantizedOperand weight_operand(const ref::QuantizedOperand& whole, std::si
 //   for a Gemm), the samples' lowered matrices side by side:
 //   C = W_g * [X_0 X_1 ...], one scale per column of the activations, or
 //   transposed, C^T = [X_0^T; X_1^T; ...] * W_g^T, one scale per row,
-//   whichever takes fewer passes of the GEMM's kernel (ref::lane_passes:
-//   16 output channels against 64 float lanes would leave 48 idle);
+//   whichever takes fewer passes of the GEMM's kernel (ref::transpose_takes_fewer_passes,
+//   ties keeping C: 16 output channels against 64 float lanes would leave 48 idle);
 // - C by ref::accumulate_products: every output still sums the same
 //   rounded products in the same order (the Executor itself may run a Conv
 //   either way), and the GEMM never reads the scales;
@@ -180,7 +180,7 @@ void run_batched(const Layer& layer, const net::LayerArithmetic& arithmetic, con
   const std::size_t stack = samples_per_gemm(lowered, batch);
   const std::size_t gemms = (batch + stack - 1) / stack;
   const std::size_t stacked = stack * positions;  // a full stack's outputs per channel
-  const bool transposed = stacked * ref::lane_passes(config, per_group) <= per_group * ref::lane_passes(config, stacked);
+  const bool transposed = ref::transpose_takes_fewer_passes(config, per_group, stacked);
 
   std::vector<ref::QuantizedOperand> qw(groups);
   {

@@ -1228,6 +1228,10 @@ std::size_t lane_passes(const GemmConfig& config, std::size_t n) {
   return lanes && select_kernel_lanes(*lanes) != nullptr ? panels : n;
 }
 
+bool transpose_takes_fewer_passes(const GemmConfig& config, std::size_t m, std::size_t n) {
+  return n * lane_passes(config, m) < m * lane_passes(config, n);
+}
+
 GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config) {
   if (a.cols != b.rows) {
     throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +

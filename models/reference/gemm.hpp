@@ -124,5 +124,8 @@ using AccumulateFn =
 // m * lane_passes(config, n); a caller free to compute C or C^T (each output
 // sums the same products either way) takes the one with fewer passes.
 [[nodiscard]] std::size_t lane_passes(const GemmConfig& config, std::size_t n);
+// Whether an m x n result takes strictly fewer of those passes computed as
+// its transpose (n rows of m columns) than as itself (m rows of n columns).
+[[nodiscard]] bool transpose_takes_fewer_passes(const GemmConfig& config, std::size_t m, std::size_t n);
 
 }  // namespace accsim::ref

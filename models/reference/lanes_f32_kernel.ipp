@@ -206,7 +206,7 @@ ACCSIM_F32_FN Pending pend(const F32Rounder& r, F acc, F addend, U& largest) {
 // The rounded bits of u, its tiny lanes flushed (kFtz) or rounded onto the
 // subnormal grid.
 template <Rounding Mode, bool kFtz>
-ACCSIM_F32_FN U round_lanes(const F32Rounder& r, U u, Mask tiny) {
+ACCSIM_F32_FN U round_format(const F32Rounder& r, U u, Mask tiny) {
   U m = round_bits<Mode>(r, u, kFtz ? tiny : Mask{});
   if constexpr (!kFtz) {
     if (any(tiny)) [[unlikely]] m = select(tiny, round_subnormal<Mode>(r, u), m);
@@ -216,7 +216,7 @@ ACCSIM_F32_FN U round_lanes(const F32Rounder& r, U u, Mask tiny) {
 template <Rounding Mode, bool kFtz>
 ACCSIM_F32_FN void commit(const F32Rounder& r, F& acc, const Pending& s, I& exact_tally, I& swamp_or_exact_tally,
                           I& underflow_tally) {
-  const U m = round_lanes<Mode, kFtz>(r, s.u, s.tiny);
+  const U m = round_format<Mode, kFtz>(r, s.u, s.tiny);
   const Mask exact = equal(m, s.u);
   count(exact_tally, exact);
   // Swamped: a non-zero addend, and the accumulator kept its bits (the
@@ -237,7 +237,7 @@ ACCSIM_F32_FN Product round_product(const F32Rounder& r, F p, U& largest) {
   const U u = (U)(p), a = u & kMagnitude;
   const Mask tiny = tiny_lanes(r, a);
   largest = max_bits(largest, a);
-  const U m = round_lanes<Mode, kFtz>(r, u, tiny);
+  const U m = round_format<Mode, kFtz>(r, u, tiny);
   return {(F)(m), equal(m, u), tiny};
 }
 

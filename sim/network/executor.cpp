@@ -175,7 +175,7 @@ QuantizedOperand transpose(const QuantizedOperand& q) {
 bool conv_transposed(const ref::GemmConfig& c, std::size_t m, std::size_t n) {
   auto sr = [](const std::optional<num::Format>& f) { return f && stochastic(*f); };
   if (sr(c.product) || sr(c.accumulator) || sr(c.order.merge_format)) return false;
-  return n * ref::lane_passes(c, m) < m * ref::lane_passes(c, n);
+  return ref::transpose_takes_fewer_passes(c, m, n);
 }
 
 }  // namespace
