@@ -426,25 +426,36 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   stats->product += r.stats.product;
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
-  scratch.resize(m * n);
+  // The two yardsticks side by side: `exact` in r.c's layout, `wide` in c's.
+  scratch.resize(2 * m * n);
+  double* const exact = scratch.data();
+  double* const wide = scratch.data() + m * n;
   const num::Format& mul = call.arith.config.multiplier;
   if (sums_exact_in_double(mul, k)) {
-    gemm_f64_exact_sums(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols);
+    gemm_exact_sums(mul, call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols);
   } else {
-    gemm_f64(call.qa->values.data(), call.qb->values.data(), scratch.data(), call.qa->rows, k, call.qb->cols,
+    gemm_f64(call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols,
              products_exact_in_double(mul));
   }
+  if (call.a_d != nullptr) {
+    gemm_f64(call.a_d, call.b_d, wide, m, k, n, /*exact_products=*/true);  // widened floats
+  } else {
+    gemm_f64(call.a_f, call.b_f, wide, m, k, n);
+  }
+  // Both error sums in one pass over C, in local copies: each is a chain of
+  // dependent additions (in C's order, as the report's bits require), and
+  // two chains side by side overlap where one waits on the other; through
+  // `stats` every step would also store the sums and load them back (c
+  // might alias them).
+  ErrorSums accumulation = stats->accumulation, layer = stats->layer;
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
-      stats->accumulation.add(unscale(r.c.data[at(i, j)], i, j), unscale(scratch[at(i, j)], i, j));
+      accumulation.add(unscale(r.c.data[at(i, j)], i, j), unscale(exact[at(i, j)], i, j));
+      layer.add(c[i * n + j], wide[i * n + j]);
     }
   }
-  if (call.a_d != nullptr) {
-    gemm_f64(call.a_d, call.b_d, scratch.data(), m, k, n, /*exact_products=*/true);  // widened floats
-  } else {
-    gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
-  }
-  for (std::size_t i = 0; i < m * n; ++i) stats->layer.add(c[i], scratch[i]);
+  stats->accumulation = accumulation;
+  stats->layer = layer;
 }
 
 // Rows [r0, r0 + rows) of an operand rounded as one tensor, as a [rows x

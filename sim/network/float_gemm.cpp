@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -13,9 +16,12 @@
 #include <immintrin.h>
 
 #include "models/numerics/fast.hpp"
+#include "models/reference/lanes_f32.hpp"
 
 namespace accsim::net {
 namespace {
+
+using ref::LaneIsa;
 
 // Register tiles: kRows rows by Vecs vectors of C stay in registers for the
 // whole k loop, so each step loads one row segment of B and kRows values of
@@ -195,6 +201,209 @@ void gemm_exact_products(const double* a, const double* b, double* c, std::size_
   fn(a, b, c, m, k, n);
 }
 
+// The exact sums on a narrow grid, in integers. A holds m rows of k
+// values, packed as int16 [m x k2] (k2: k rounded up to even, the pad 0);
+// B as int16 pairs [k2 / 2][n2][2], element (p, j) holding B[2p][j] and
+// B[2p + 1][j], n2 being n rounded up to a whole vector of int32 lanes
+// (padding columns 0). One madd step multiplies 2 x L int16 pairs and adds
+// each pair's two products into one of L int32 lanes: column j's lane
+// gains A[i][2p] B[2p][j] + A[i][2p + 1] B[2p + 1][j], exactly.
+struct IntGemm {
+  const std::int16_t* a;
+  const std::int16_t* b;
+  double* c;
+  std::size_t m, n, k2, n2;
+  std::size_t block_pairs;  // steps an int32 lane takes without overflowing
+  double unit;              // the products' last place: 2^(2 lsb)
+};
+
+typedef short I16x32 __attribute__((vector_size(64)));
+typedef int I32x16 __attribute__((vector_size(64)));
+typedef short I16x16 __attribute__((vector_size(32)));
+typedef int I32x8 __attribute__((vector_size(32)));
+typedef short I16x8 __attribute__((vector_size(16)));
+typedef int I32x4 __attribute__((vector_size(16)));
+__attribute__((target("avx512bw"))) inline void madd_pairs(I32x16& acc, const I16x32& a, const I16x32& b) {
+  acc += (I32x16)_mm512_madd_epi16((__m512i)a, (__m512i)b);
+}
+__attribute__((target("avx2"))) inline void madd_pairs(I32x8& acc, const I16x16& a, const I16x16& b) {
+  acc += (I32x8)_mm256_madd_epi16((__m256i)a, (__m256i)b);
+}
+inline void madd_pairs(I32x4& acc, const I16x8& a, const I16x8& b) {  // SSE2, every x86-64
+  acc += (I32x4)_mm_madd_epi16((__m128i)a, (__m128i)b);
+}
+
+template <std::size_t Bytes>
+struct IntVec;
+template <>
+struct IntVec<64> {
+  using I16 = I16x32;
+  using I32 = I32x16;
+};
+template <>
+struct IntVec<32> {
+  using I16 = I16x16;
+  using I32 = I32x8;
+};
+template <>
+struct IntVec<16> {
+  using I16 = I16x8;
+  using I32 = I32x4;
+};
+
+// C[i0 .. i0+R) x [j0 .. j0 + Vecs * L), clipped to n: R x Vecs vectors of
+// int32 lanes stay in registers for a block of steps, then go into exact
+// double sums.
+template <std::size_t R, std::size_t Vecs, std::size_t Bytes>
+ACCSIM_GEMM_INLINE void int_tile(const IntGemm& g, std::size_t i0, std::size_t j0) {
+  using I16 = typename IntVec<Bytes>::I16;
+  using I32 = typename IntVec<Bytes>::I32;
+  constexpr std::size_t L = Bytes / 4, W = Vecs * L;
+  double sum[R][W] = {};
+  const std::size_t pairs = g.k2 / 2;
+  for (std::size_t p0 = 0; p0 < pairs; p0 += g.block_pairs) {
+    const std::size_t p1 = std::min(pairs, p0 + g.block_pairs);
+    I32 acc[R][Vecs];
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < Vecs; ++v) acc[r][v] = I32{};
+    for (std::size_t p = p0; p < p1; ++p) {
+      I16 bv[Vecs];
+      for (std::size_t v = 0; v < Vecs; ++v) std::memcpy(&bv[v], g.b + 2 * (p * g.n2 + j0 + v * L), sizeof(I16));
+      for (std::size_t r = 0; r < R; ++r) {
+        std::int32_t pair;
+        std::memcpy(&pair, g.a + (i0 + r) * g.k2 + 2 * p, sizeof pair);
+        const I32 ar = I32{} + pair;
+        for (std::size_t v = 0; v < Vecs; ++v) madd_pairs(acc[r][v], (I16)ar, bv[v]);
+      }
+    }
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < Vecs; ++v)
+        for (std::size_t l = 0; l < L; ++l) sum[r][v * L + l] += static_cast<double>(acc[r][v][l]);
+  }
+  const std::size_t cols = std::min(W, g.n - j0);
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t j = 0; j < cols; ++j) g.c[(i0 + r) * g.n + j0 + j] = sum[r][j] * g.unit;
+}
+
+// Eight values x / 2^lsb (x * inverse_unit, exact) as int16, and `bad` set
+// where one is not an integer of at most `limit` in magnitude (NaN
+// included); one converter per ISA, chosen by the kernel's vector bytes.
+template <std::size_t Bytes>
+using IsaTag = std::integral_constant<std::size_t, Bytes>;
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m128i grid_ints(IsaTag<64>, const double* src,
+                                                                                       double inverse_unit,
+                                                                                       double limit, bool& bad) {
+  const __m512d u = _mm512_mul_pd(_mm512_loadu_pd(src), _mm512_set1_pd(inverse_unit));
+  // The maskz forms, all lanes on: the plain ones start from an undefined
+  // register, which GCC 12 reports as maybe uninitialized.
+  const __m256i v = _mm512_maskz_cvttpd_epi32(0xff, u);  // 0x80000000 where out of range or NaN
+  const __mmask8 off = _mm512_cmp_pd_mask(_mm512_maskz_cvtepi32_pd(0xff, v), u, _CMP_NEQ_UQ) |
+                       _mm512_cmp_pd_mask(_mm512_abs_pd(u), _mm512_set1_pd(limit), _CMP_NLE_UQ);
+  bad |= off != 0;
+  return _mm256_maskz_cvtepi32_epi16(0xff, v);
+}
+__attribute__((target("avx2"))) inline __m128i grid_ints(IsaTag<32>, const double* src, double inverse_unit,
+                                                         double limit, bool& bad) {
+  const __m256d scale = _mm256_set1_pd(inverse_unit), lim = _mm256_set1_pd(limit), sign = _mm256_set1_pd(-0.0);
+  const __m256d u0 = _mm256_mul_pd(_mm256_loadu_pd(src), scale), u1 = _mm256_mul_pd(_mm256_loadu_pd(src + 4), scale);
+  const __m128i v0 = _mm256_cvttpd_epi32(u0), v1 = _mm256_cvttpd_epi32(u1);
+  const __m256d off0 = _mm256_or_pd(_mm256_cmp_pd(_mm256_cvtepi32_pd(v0), u0, _CMP_NEQ_UQ),
+                                    _mm256_cmp_pd(_mm256_andnot_pd(sign, u0), lim, _CMP_NLE_UQ));
+  const __m256d off1 = _mm256_or_pd(_mm256_cmp_pd(_mm256_cvtepi32_pd(v1), u1, _CMP_NEQ_UQ),
+                                    _mm256_cmp_pd(_mm256_andnot_pd(sign, u1), lim, _CMP_NLE_UQ));
+  bad |= _mm256_movemask_pd(_mm256_or_pd(off0, off1)) != 0;
+  return _mm_packs_epi32(v0, v1);  // in range: no saturation
+}
+ACCSIM_GEMM_INLINE std::int16_t grid_int(double x, double inverse_unit, double limit, bool& bad) {
+  const double u = x * inverse_unit;
+  const double kept = (u >= -limit && u <= limit) ? u : 0.0;
+  const auto v = static_cast<std::int32_t>(kept);
+  bad |= static_cast<double>(v) != u;
+  return static_cast<std::int16_t>(v);
+}
+inline __m128i grid_ints(IsaTag<16>, const double* src, double inverse_unit, double limit, bool& bad) {
+  alignas(16) std::int16_t v[8];
+  for (std::size_t i = 0; i < 8; ++i) v[i] = grid_int(src[i], inverse_unit, limit, bad);
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(v));
+}
+
+// A row of A, its pad to `padded` zeros; a pair of rows of B interleaved
+// (row1 null: zeros), its pad to `padded` columns zeros. False where a
+// value is off the grid.
+template <std::size_t Bytes>
+ACCSIM_GEMM_INLINE bool pack_row(const double* src, std::size_t count, std::size_t padded, double inverse_unit,
+                                 double limit, std::int16_t* dst) {
+  bool bad = false;
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), grid_ints(IsaTag<Bytes>{}, src + i, inverse_unit, limit, bad));
+  }
+  for (; i < count; ++i) dst[i] = grid_int(src[i], inverse_unit, limit, bad);
+  for (; i < padded; ++i) dst[i] = 0;
+  return !bad;
+}
+template <std::size_t Bytes>
+ACCSIM_GEMM_INLINE bool pack_pair(const double* row0, const double* row1, std::size_t count, std::size_t padded,
+                                  double inverse_unit, double limit, std::int16_t* dst) {
+  bool bad = false;
+  std::size_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    const __m128i v0 = grid_ints(IsaTag<Bytes>{}, row0 + j, inverse_unit, limit, bad);
+    const __m128i v1 = row1 ? grid_ints(IsaTag<Bytes>{}, row1 + j, inverse_unit, limit, bad) : _mm_setzero_si128();
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * j), _mm_unpacklo_epi16(v0, v1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * j + 8), _mm_unpackhi_epi16(v0, v1));
+  }
+  for (; j < count; ++j) {
+    dst[2 * j] = grid_int(row0[j], inverse_unit, limit, bad);
+    dst[2 * j + 1] = row1 ? grid_int(row1[j], inverse_unit, limit, bad) : 0;
+  }
+  for (; j < padded; ++j) dst[2 * j] = dst[2 * j + 1] = 0;
+  return !bad;
+}
+
+// One strip of columns [j0, j0 + Vecs * L) for every row: blocks of rows
+// inside, so that the strip of B stays in cache for all of A's rows.
+template <std::size_t Vecs, std::size_t Bytes>
+ACCSIM_GEMM_INLINE void int_strip(const IntGemm& g, std::size_t j0) {
+  std::size_t i = 0;
+  for (; i + kRows <= g.m; i += kRows) int_tile<kRows, Vecs, Bytes>(g, i, j0);
+  for (; i < g.m; ++i) int_tile<1, Vecs, Bytes>(g, i, j0);
+}
+
+// Packs A and B into g's buffers, then C: strips of Vecs vectors of
+// columns, then of single vectors. False, with nothing computed, where an
+// operand holds a value off the grid.
+template <std::size_t Vecs, std::size_t Bytes>
+ACCSIM_GEMM_INLINE bool int_gemm(const double* a, const double* b, std::size_t k, double inverse_unit, double limit,
+                                 std::int16_t* a16, std::int16_t* b16, IntGemm& g) {
+  for (std::size_t i = 0; i < g.m; ++i) {
+    if (!pack_row<Bytes>(a + i * k, k, g.k2, inverse_unit, limit, a16 + i * g.k2)) return false;
+  }
+  for (std::size_t kk = 0; kk < k; kk += 2) {
+    const double* row1 = kk + 1 < k ? b + (kk + 1) * g.n : nullptr;
+    if (!pack_pair<Bytes>(b + kk * g.n, row1, g.n, g.n2, inverse_unit, limit, b16 + kk * g.n2)) return false;
+  }
+  g.a = a16;
+  g.b = b16;
+  constexpr std::size_t L = Bytes / 4;
+  std::size_t j = 0;
+  for (; j + Vecs * L <= g.n2; j += Vecs * L) int_strip<Vecs, Bytes>(g, j);
+  for (; j < g.n2; j += L) int_strip<1, Bytes>(g, j);
+  return true;
+}
+
+#define ACCSIM_INT_GEMM_ARGS                                                                                   \
+  const double *a, const double *b, std::size_t k, double inverse_unit, double limit, std::int16_t *a16, \
+      std::int16_t *b16, IntGemm &g
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(ACCSIM_INT_GEMM_ARGS) {
+  return int_gemm<4, 64>(a, b, k, inverse_unit, limit, a16, b16, g);
+}
+__attribute__((target("avx2"))) bool int_gemm_avx2(ACCSIM_INT_GEMM_ARGS) {
+  return int_gemm<2, 32>(a, b, k, inverse_unit, limit, a16, b16, g);
+}
+bool int_gemm_baseline(ACCSIM_INT_GEMM_ARGS) { return int_gemm<2, 16>(a, b, k, inverse_unit, limit, a16, b16, g); }
+#undef ACCSIM_INT_GEMM_ARGS
+
 }  // namespace
 
 void gemm_fp32_sequential(const float* a, const float* b, float* c, std::size_t m, std::size_t k, std::size_t n) {
@@ -235,6 +444,48 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
   std::call_once(single_threaded, [] { openblas_set_num_threads(1); });
   const auto bm = static_cast<blasint>(m), bk = static_cast<blasint>(k), bn = static_cast<blasint>(n);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bm, bn, bk, 1.0, a, bk, b, bn, 0.0, c, bn);
+}
+
+bool int16_grid(const num::Format& format) {
+  const num::fast::Span v = num::fast::span_of(format);
+  return v.msb - v.lsb + 1 <= 15;
+}
+
+void gemm_exact_sums(const num::Format& format, const double* a, const double* b, double* c, std::size_t m,
+                     std::size_t k, std::size_t n) {
+  assert(sums_exact_in_double(format, k));
+  if (m == 0 || n == 0) return;
+  if (!int16_grid(format) || k == 0) {
+    gemm_f64_exact_sums(a, b, c, m, k, n);
+    return;
+  }
+  const num::fast::Span v = num::fast::span_of(format);
+  // Values are below 2^w units in magnitude, a pair of products below
+  // 2 (2^w - 1)^2.
+  const int w = v.msb - v.lsb + 1;
+  const double limit = std::ldexp(1.0, w) - 1;
+  const LaneIsa isa = ref::lane_isa();
+  const std::size_t lanes = isa == LaneIsa::avx512 ? 16 : isa == LaneIsa::avx2 ? 8 : 4;
+  IntGemm g{};
+  g.m = m;
+  g.n = n;
+  g.k2 = k + (k & 1);
+  g.n2 = (n + lanes - 1) / lanes * lanes;
+  g.block_pairs = static_cast<std::size_t>(static_cast<double>(std::numeric_limits<std::int32_t>::max()) /
+                                           (2 * limit * limit));
+  g.unit = std::ldexp(1.0, 2 * v.lsb);
+  const double inverse_unit = std::ldexp(1.0, -v.lsb);
+  thread_local std::vector<std::int16_t> a16, b16;
+  a16.resize(m * g.k2);
+  b16.resize(g.k2 * g.n2);
+  g.c = c;
+  bool ok = false;
+  switch (isa) {
+    case LaneIsa::avx512: ok = int_gemm_avx512(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
+    case LaneIsa::avx2: ok = int_gemm_avx2(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
+    case LaneIsa::baseline: ok = int_gemm_baseline(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
+  }
+  if (!ok) gemm_f64_exact_sums(a, b, c, m, k, n);
 }
 
 bool products_exact_in_double(const num::Format& format) {

@@ -47,4 +47,20 @@ void gemm_f64(const double* a, const double* b, double* c, std::size_t m, std::s
 // this CPU, and gives exactly what gemm_f64 gives.
 void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n);
 
+// The same for operands holding values of `format`, where
+// sums_exact_in_double(format, k) holds. Every partial sum being exact, any
+// exact arithmetic gives those bits: where the format's values are integers
+// of at most 15 bits in units of its last place (int16_grid: e3m4, e2m5,
+// int8, ...), they are multiplied as int16 and summed two products per
+// int32 lane and step (pmaddwd), in blocks too short to overflow, whose
+// sums are added in double; on lane_isa()'s kernel (AVX-512BW, AVX2, SSE2),
+// four times the values per register of dgemm's. Other formats, and
+// operands holding anything off the grid (a NaN, an infinity), take
+// gemm_f64_exact_sums.
+void gemm_exact_sums(const num::Format& format, const double* a, const double* b, double* c, std::size_t m,
+                     std::size_t k, std::size_t n);
+// Whether the values of `format` are integers of at most 15 bits (sign
+// apart) in units of its last place, 2^lsb of num::fast::span_of.
+[[nodiscard]] bool int16_grid(const num::Format& format);
+
 }  // namespace accsim::net

@@ -13,6 +13,7 @@
 
 #include "models/reference/gemm.hpp"
 #include "sim/network/executor.hpp"
+#include "sim/network/float_gemm.hpp"
 #include "sim/network/layer_config.hpp"
 #include "sim/network/trace.hpp"
 #include "sim/run_command.hpp"
@@ -66,6 +67,37 @@ void BM_RunFormatsGemm(benchmark::State& state) {
   state.SetLabel(net::describe(arith));
 }
 BENCHMARK(BM_RunFormatsGemm)->Arg(0)->Arg(1)->ArgName("relu_b")->Unit(benchmark::kMillisecond);
+
+// The statistics' yardsticks at the shapes of the ResNet's convolutions
+// (weights [m x k] times lowered activations [k x n], and the transpose the
+// executor picks for the 64-channel layers). route: 0 `acc`'s exact sums
+// on the run's multiplier grid through OpenBLAS dgemm, 1 the same through
+// the int16 kernel (what the run takes), 2 `layer`'s double GEMM of
+// unrounded operands.
+void BM_RunYardstick(benchmark::State& state) {
+  const auto m = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1)),
+             n = static_cast<std::size_t>(state.range(2));
+  const net::LayerArithmetic arith = run_defaults();
+  const ref::GemmConfig& cfg = arith.config;
+  const ref::Matrix a = random_matrix(m, k, 3, false), b = random_matrix(k, n, 4, true);
+  const auto qa = ref::quantize_operand(a, cfg.multiplier, cfg.scaling, ref::ScaleAxis::rows, 1);
+  const auto qb = ref::quantize_operand(b, cfg.multiplier, cfg.scaling, ref::ScaleAxis::cols, 2);
+  std::vector<double> c(m * n);
+  for (auto _ : state) {
+    switch (state.range(3)) {
+      case 0: net::gemm_f64_exact_sums(qa.values.data(), qb.values.data(), c.data(), m, k, n); break;
+      case 1: net::gemm_exact_sums(cfg.multiplier, qa.values.data(), qb.values.data(), c.data(), m, k, n); break;
+      default: net::gemm_f64(a.data.data(), b.data.data(), c.data(), m, k, n, /*exact_products=*/true); break;
+    }
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m * k * n));
+}
+BENCHMARK(BM_RunYardstick)
+    ->ArgsProduct({{16}, {144}, {784}, {0, 1, 2}})
+    ->ArgsProduct({{32}, {288}, {196}, {0, 1, 2}})
+    ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2}})
+    ->ArgNames({"m", "k", "n", "route"});
 
 // The low-bit pass of `accsim run` on the shipped ResNet trace, statistics
 // included (as `accsim run` does it per sample: events, errors against the

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <random>
 
+#include "models/numerics/arith.hpp"
 #include "models/reference/gemm.hpp"
 #include "onnx_builder.hpp"
+#include "tests/reference/gemm_test_util.hpp"
 #include "sim/network/evaluate.hpp"
 #include "sim/network/executor.hpp"
 #include "sim/network/float_gemm.hpp"
@@ -483,6 +485,73 @@ TEST(Yardstick, ExactnessFollowsTheFormatsGrid) {
   // below 2^18, 36 bits; 2^17 terms reach 53 bits, 2^17 + 1 would need 54.
   EXPECT_TRUE(sums_exact_in_double(num::parse_format("e4m3"), std::size_t{1} << 17));
   EXPECT_FALSE(sums_exact_in_double(num::parse_format("e4m3"), (std::size_t{1} << 17) + 1));
+}
+
+// The integer route of gemm_exact_sums against the sequential loop, on
+// every ISA this machine runs: odd k (a padded pair), n not a whole vector,
+// k long enough for several int32 blocks, and operands of the format's
+// largest magnitude, whose blocks come within 7% of int32's range (e3m4:
+// 256 steps of two products of 1984^2 units), so that a block twice as
+// long overflows.
+TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
+  const std::vector<Shape3> shapes = {{3, 5, 7},     {8, 64, 33},  {1, 300, 17}, {16, 144, 49},
+                                      {5, 9, 100},   {13, 1101, 70}, {64, 576, 16}, {4, 1, 1}};
+  for (const char* fmt : {"e3m4", "int8", "int15", "M5E2"}) {
+    const num::Format f = num::parse_format(fmt);
+    ASSERT_TRUE(int16_grid(f)) << fmt;
+    const auto* ff = std::get_if<num::FloatFormat>(&f);
+    const double largest = ff ? num::to_double(num::max_finite_bits(*ff, false), f)
+                              : std::ldexp(1.0, std::get<num::IntFormat>(f).bits - 1) - 1;
+    for (const auto& [m, k, n] : shapes) {
+      ASSERT_TRUE(sums_exact_in_double(f, k)) << fmt << " k " << k;
+      for (const bool extreme : {false, true}) {
+        const auto a_f = wide_values(m * k, m + 3 * k);
+        const auto b_f = wide_values(k * n, k + 3 * n);
+        ref::QuantizedOperand qa, qb;
+        ref::quantize_operand(a_f.data(), m, k, f, ref::Scaling::pow2, ref::ScaleAxis::rows, 1, qa);
+        ref::quantize_operand(b_f.data(), k, n, f, ref::Scaling::pow2, ref::ScaleAxis::cols, 2, qb);
+        if (extreme) {
+          // Same-signed products of the largest magnitude: every pair adds
+          // the most a lane can gain.
+          for (std::size_t i = 0; i < qa.values.size(); ++i) qa.values[i] = i % 2 ? -largest : largest;
+          for (std::size_t i = 0; i < qb.values.size(); ++i) qb.values[i] = (i / n) % 2 ? -largest : largest;
+        }
+        const std::vector<double> want = sequential_f64(qa.values, qb.values, m, k, n);
+        for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+          SCOPED_TRACE(std::string(fmt) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
+                       (extreme ? " largest " : " ") + std::string(ref::to_string(isa)));
+          ref::testing::IsaGuard guard;
+          ref::set_lane_isa(isa);
+          std::vector<double> c(m * n, -1.0);
+          gemm_exact_sums(f, qa.values.data(), qb.values.data(), c.data(), m, k, n);
+          expect_same_doubles(c, want, "integer grid");
+        }
+      }
+    }
+  }
+}
+
+// Operands off the format's grid (a fraction of its last place, a value
+// beyond its range, a NaN) are not converted: the call is dgemm's.
+TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
+  const num::Format f = num::parse_format("e3m4");
+  constexpr std::size_t m = 5, k = 12, n = 9;
+  for (const double odd : {std::ldexp(1.0, -7), 1e6, std::nan("")}) {
+    std::vector<double> a(m * k, 1.5), b(k * n, -0.25);
+    b[k * n / 2] = odd;
+    std::vector<double> want(m * n), got(m * n);
+    gemm_f64_exact_sums(a.data(), b.data(), want.data(), m, k, n);
+    gemm_exact_sums(f, a.data(), b.data(), got.data(), m, k, n);
+    for (std::size_t i = 0; i < m * n; ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << odd << " element " << i;
+      } else {
+        EXPECT_EQ(got[i], want[i]) << odd << " element " << i;
+      }
+    }
+  }
+  EXPECT_FALSE(int16_grid(num::parse_format("e4m3")));  // 2^-9 .. 448: 18 bits
+  EXPECT_FALSE(int16_grid(num::parse_format("int16")));
 }
 
 // A network with every GEMM kind: grouped strided Conv, Relu, Flatten, Gemm
