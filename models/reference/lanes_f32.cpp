@@ -266,8 +266,15 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
   // Operands as floats (exact: plan_f32 checked the multiplier format), B
   // in panels of their kernel's width, zero-padded; panel p starts at
   // p * k * kernel.width.
-  std::vector<float> a_values(a.values.begin(), a.values.end());
-  std::vector<float> packed(full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0), 0.0f);
+  // The buffers are the calling thread's, kept from call to call (a
+  // network's layers call this once per sample and group): every element
+  // is written here, so none needs clearing. The workers below reach them
+  // through these references (by name, a thread_local is each thread's own).
+  thread_local std::vector<float> kept_a, kept_packed;
+  std::vector<float>& a_values = kept_a;
+  std::vector<float>& packed = kept_packed;
+  a_values.assign(a.values.begin(), a.values.end());
+  packed.resize(full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0));
   for (std::size_t p = 0; p < panels; ++p) {
     const std::size_t width = layout.kernel_of(p).width, first_col = p * kernel.width;
     const std::size_t cols = std::min(width, n - first_col);
@@ -275,6 +282,7 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
     for (std::size_t kk = 0; kk < k; ++kk) {
       const double* const row = b.values.data() + kk * n + first_col;
       for (std::size_t j = 0; j < cols; ++j) panel[kk * width + j] = static_cast<float>(row[j]);
+      for (std::size_t j = cols; j < width; ++j) panel[kk * width + j] = 0.0f;
     }
   }
   const fast::Encoder encode(std::get<num::FloatFormat>(result.c_format));

@@ -262,6 +262,12 @@ template <class T>
 using RoundAllFn = void (*)(const Quantizer<T>&, const fast::Rounder&, std::size_t, std::size_t, bool, bool);
 
 template <class T, Rounding Mode, fast::Ftz F>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void round_all_avx512(
+    const Quantizer<T>& qz, const fast::Rounder& rounder, std::size_t rows, std::size_t cols, bool per_row,
+    bool per_col) {
+  round_all<Mode, F>(qz, rounder, rows, cols, per_row, per_col);
+}
+template <class T, Rounding Mode, fast::Ftz F>
 __attribute__((target("avx2"))) void round_all_avx2(const Quantizer<T>& qz, const fast::Rounder& rounder,
                                                     std::size_t rows, std::size_t cols, bool per_row, bool per_col) {
   round_all<Mode, F>(qz, rounder, rows, cols, per_row, per_col);
@@ -274,10 +280,11 @@ void round_all_baseline(const Quantizer<T>& qz, const fast::Rounder& rounder, st
 
 template <class T>
 RoundAllFn<T> select_round_all(const fast::Rounder& rounder) {
-  const bool avx2 = lane_isa() >= LaneIsa::avx2;  // as every lane kernel (lanes_f32.hpp)
+  const LaneIsa isa = lane_isa();  // as every lane kernel (lanes_f32.hpp)
   return fast::dispatch_mode(rounder.mode, [&]<Rounding Mode>() {
     return fast::dispatch_ftz(rounder.ftz, [&]<fast::Ftz F>() -> RoundAllFn<T> {
-      return avx2 ? &round_all_avx2<T, Mode, F> : &round_all_baseline<T, Mode, F>;
+      if (isa == LaneIsa::avx512) return &round_all_avx512<T, Mode, F>;
+      return isa == LaneIsa::avx2 ? &round_all_avx2<T, Mode, F> : &round_all_baseline<T, Mode, F>;
     });
   });
 }

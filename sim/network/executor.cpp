@@ -385,10 +385,13 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
       clock.enter(Phase::statistics);
       scratch.resize(m * n);
       gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
+      ErrorSums accumulation = stats->accumulation, layer = stats->layer;  // local, as below
       for (std::size_t i = 0; i < m * n; ++i) {
-        stats->accumulation.add(c[i], scratch[i]);
-        stats->layer.add(c[i], scratch[i]);
+        accumulation.add(c[i], scratch[i]);
+        layer.add(c[i], scratch[i]);
       }
+      stats->accumulation = accumulation;
+      stats->layer = layer;
     }
     return;
   }
@@ -723,7 +726,9 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
     if (st && fp32_outputs) {
       clock.enter(Phase::statistics);
       const std::vector<float>& want = (*fp32_outputs)[layer];
-      for (std::size_t i = 0; i < out.size(); ++i) st->network.add(out[i], want[i]);
+      ErrorSums network = st->network;  // in registers, as in run_gemm
+      for (std::size_t i = 0; i < out.size(); ++i) network.add(out[i], want[i]);
+      st->network = network;
     }
     if (record_layers) (*record_layers)[layer].assign(out.begin(), out.end());
     ++layer;
