@@ -201,18 +201,24 @@ void gemm_exact_products(const double* a, const double* b, double* c, std::size_
   fn(a, b, c, m, k, n);
 }
 
-// The exact sums on a narrow grid, in integers. A holds m rows of k
-// values, packed as int16 [m x k2] (k2: k rounded up to even, the pad 0);
-// B as int16 pairs [k2 / 2][n2][2], element (p, j) holding B[2p][j] and
-// B[2p + 1][j], n2 being n rounded up to a whole vector of int32 lanes
-// (padding columns 0). One madd step multiplies 2 x L int16 pairs and adds
-// each pair's two products into one of L int32 lanes: column j's lane
-// gains A[i][2p] B[2p][j] + A[i][2p + 1] B[2p + 1][j], exactly.
+// The exact sums on a narrow grid, in integers. The operands come as
+// doubles, A [m x k] and B [k x n] row-major, each value x standing for the
+// integer x * inverse_unit. Packed, A holds m rows of int16 [m x k2] (k2: k
+// rounded up to even, the pad 0); B int16 pairs [k2 / 2][n2][2], element
+// (p, j) holding B[2p][j] and B[2p + 1][j], n2 being n rounded up to a
+// whole vector of int32 lanes (padding columns 0). One madd step multiplies
+// 2 x L int16 pairs and adds each pair's two products into one of L int32
+// lanes: column j's lane gains A[i][2p] B[2p][j] + A[i][2p + 1] B[2p + 1][j],
+// exactly.
 struct IntGemm {
-  const std::int16_t* a;
-  const std::int16_t* b;
+  const double* a_values;
+  const double* b_values;
+  double inverse_unit;  // 2^-lsb
+  double limit;         // the largest integer a value may stand for
+  std::int16_t* a;      // packed, m * k2
+  std::int16_t* b;      // packed, k2 * n2
   double* c;
-  std::size_t m, n, k2, n2;
+  std::size_t m, k, n, k2, n2;
   std::size_t block_pairs;  // steps an int32 lane takes without overflowing
   double unit;              // the products' last place: 2^(2 lsb)
 };
@@ -374,17 +380,16 @@ ACCSIM_GEMM_INLINE void int_strip(const IntGemm& g, std::size_t j0) {
 // columns, then of single vectors. False, with nothing computed, where an
 // operand holds a value off the grid.
 template <std::size_t Vecs, std::size_t Bytes>
-ACCSIM_GEMM_INLINE bool int_gemm(const double* a, const double* b, std::size_t k, double inverse_unit, double limit,
-                                 std::int16_t* a16, std::int16_t* b16, IntGemm& g) {
+ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm& g) {
   for (std::size_t i = 0; i < g.m; ++i) {
-    if (!pack_row<Bytes>(a + i * k, k, g.k2, inverse_unit, limit, a16 + i * g.k2)) return false;
+    if (!pack_row<Bytes>(g.a_values + i * g.k, g.k, g.k2, g.inverse_unit, g.limit, g.a + i * g.k2)) return false;
   }
-  for (std::size_t kk = 0; kk < k; kk += 2) {
-    const double* row1 = kk + 1 < k ? b + (kk + 1) * g.n : nullptr;
-    if (!pack_pair<Bytes>(b + kk * g.n, row1, g.n, g.n2, inverse_unit, limit, b16 + kk * g.n2)) return false;
+  for (std::size_t kk = 0; kk < g.k; kk += 2) {
+    const double* row1 = kk + 1 < g.k ? g.b_values + (kk + 1) * g.n : nullptr;
+    if (!pack_pair<Bytes>(g.b_values + kk * g.n, row1, g.n, g.n2, g.inverse_unit, g.limit, g.b + kk * g.n2)) {
+      return false;
+    }
   }
-  g.a = a16;
-  g.b = b16;
   constexpr std::size_t L = Bytes / 4;
   std::size_t j = 0;
   for (; j + Vecs * L <= g.n2; j += Vecs * L) int_strip<Vecs, Bytes>(g, j);
@@ -392,17 +397,11 @@ ACCSIM_GEMM_INLINE bool int_gemm(const double* a, const double* b, std::size_t k
   return true;
 }
 
-#define ACCSIM_INT_GEMM_ARGS                                                                                   \
-  const double *a, const double *b, std::size_t k, double inverse_unit, double limit, std::int16_t *a16, \
-      std::int16_t *b16, IntGemm &g
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(ACCSIM_INT_GEMM_ARGS) {
-  return int_gemm<4, 64>(a, b, k, inverse_unit, limit, a16, b16, g);
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(const IntGemm& g) {
+  return int_gemm<4, 64>(g);
 }
-__attribute__((target("avx2"))) bool int_gemm_avx2(ACCSIM_INT_GEMM_ARGS) {
-  return int_gemm<2, 32>(a, b, k, inverse_unit, limit, a16, b16, g);
-}
-bool int_gemm_baseline(ACCSIM_INT_GEMM_ARGS) { return int_gemm<2, 16>(a, b, k, inverse_unit, limit, a16, b16, g); }
-#undef ACCSIM_INT_GEMM_ARGS
+__attribute__((target("avx2"))) bool int_gemm_avx2(const IntGemm& g) { return int_gemm<2, 32>(g); }
+bool int_gemm_baseline(const IntGemm& g) { return int_gemm<2, 16>(g); }
 
 }  // namespace
 
@@ -466,24 +465,30 @@ void gemm_exact_sums(const num::Format& format, const double* a, const double* b
   const double limit = std::ldexp(1.0, w) - 1;
   const LaneIsa isa = ref::lane_isa();
   const std::size_t lanes = isa == LaneIsa::avx512 ? 16 : isa == LaneIsa::avx2 ? 8 : 4;
+  thread_local std::vector<std::int16_t> a16, b16;
   IntGemm g{};
+  g.a_values = a;
+  g.b_values = b;
+  g.inverse_unit = std::ldexp(1.0, -v.lsb);
+  g.limit = limit;
+  g.c = c;
   g.m = m;
+  g.k = k;
   g.n = n;
   g.k2 = k + (k & 1);
   g.n2 = (n + lanes - 1) / lanes * lanes;
   g.block_pairs = static_cast<std::size_t>(static_cast<double>(std::numeric_limits<std::int32_t>::max()) /
                                            (2 * limit * limit));
   g.unit = std::ldexp(1.0, 2 * v.lsb);
-  const double inverse_unit = std::ldexp(1.0, -v.lsb);
-  thread_local std::vector<std::int16_t> a16, b16;
   a16.resize(m * g.k2);
   b16.resize(g.k2 * g.n2);
-  g.c = c;
+  g.a = a16.data();
+  g.b = b16.data();
   bool ok = false;
   switch (isa) {
-    case LaneIsa::avx512: ok = int_gemm_avx512(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
-    case LaneIsa::avx2: ok = int_gemm_avx2(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
-    case LaneIsa::baseline: ok = int_gemm_baseline(a, b, k, inverse_unit, limit, a16.data(), b16.data(), g); break;
+    case LaneIsa::avx512: ok = int_gemm_avx512(g); break;
+    case LaneIsa::avx2: ok = int_gemm_avx2(g); break;
+    case LaneIsa::baseline: ok = int_gemm_baseline(g); break;
   }
   if (!ok) gemm_f64_exact_sums(a, b, c, m, k, n);
 }
