@@ -50,7 +50,7 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
 // The same for operands holding values of `format`, where
 // sums_exact_in_double(format, k) holds. Every partial sum being exact, any
 // exact arithmetic gives those bits: where the format's values are integers
-// of at most 15 bits in units of its last place (int16_grid: e3m4, e2m5,
+// of at most 15 bits in units of its last place (int16_grid: e3m4, M5E2,
 // int8, ...), they are multiplied as int16 and summed two products per
 // int32 lane and step (pmaddwd), in blocks too short to overflow, whose
 // sums are added in double; on lane_isa()'s kernel (AVX-512BW, AVX2, SSE2),
