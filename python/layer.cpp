@@ -438,7 +438,7 @@ RunResult run_layer(const Layer& layer, const net::LayerArithmetic& arithmetic, 
       if (!replay) return r;
       // The executor may run a Conv as im2row(X) * W^T (executor.cpp,
       // conv_transposed): then the lowered activations are its A operand.
-      const bool transposed = is_conv && &qa == &self->ws->q_cols;
+      const bool transposed = is_conv && &qa == &self->ws->layer[0].q_cols;  // the network's one layer
       const std::size_t group = self->group++;
       const std::size_t sample_base = self->sample * layer.sample_out;
       replay_gemm(

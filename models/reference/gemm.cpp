@@ -1233,18 +1233,28 @@ bool transpose_takes_fewer_passes(const GemmConfig& config, std::size_t m, std::
 }
 
 GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config) {
+  GemmResult result;
+  accumulate_products(a, b, config, result, /*encodings=*/true);
+  return result;
+}
+
+void accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config,
+                         GemmResult& result, bool encodings) {
   if (a.cols != b.rows) {
     throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + " but B is " +
                                 std::to_string(b.rows) + "x" + std::to_string(b.cols) + ": inner dimensions differ");
   }
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
-  GemmResult result;
+  result.stats = {};
   result.c_format = config.order.merge(config.accumulator);
   const std::size_t chunk = config.order.sequential() ? std::max<std::size_t>(k, 1)
                                                       : static_cast<std::size_t>(config.order.chunk);
   const std::size_t chunks = k == 0 ? 0 : (k + chunk - 1) / chunk;
-  result.c = Matrix(m, n);
-  result.c_bits.assign(m * n, 0);
+  // Every path below writes every element of c (and of c_bits).
+  result.c.rows = m;
+  result.c.cols = n;
+  result.c.data.resize(m * n);
+  result.c_bits.resize(encodings ? m * n : 0);
 
   // The specialized kernels where plan_fast allows (the cycle-accurate
   // engine's lanes too), else the kernel for everything else the lanes round
@@ -1253,10 +1263,10 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
   // Within plan_fast's route, the float lanes where they are exact.
   if (rounders && k > 0 && config.allow_f32_lanes) {
     if (const std::optional<F32Plan> f32 = plan_f32(config, result.c_format, a, b); f32 && use_f32_lanes(*f32)) {
-      accumulate_f32(*f32, a, b, config, result);
+      accumulate_f32(*f32, a, b, config, result, encodings);
       result.stats.fast_path = true;
       result.stats.f32_lanes = true;
-      return result;
+      return;
     }
   }
   PanelFn kernel = nullptr;
@@ -1284,7 +1294,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
     const std::size_t panels = (n + kPanel - 1) / kPanel;
     thread_local std::vector<double> packed_buffer;
     std::vector<double>& packed = packed_buffer;
-    packed.resize(panels * k * kPanel);
+    if (packed.size() < panels * k * kPanel) packed.resize(panels * k * kPanel);  // grown only: read by pointer
     for (std::size_t p = 0; p < panels; ++p) {
       const std::size_t cols = std::min(kPanel, n - p * kPanel);
       for (std::size_t kk = 0; kk < k; ++kk) {
@@ -1348,7 +1358,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
         // Some result in this panel is infinite: the general path redoes it.
         for (std::size_t j = p * kPanel; j < p * kPanel + cols; ++j) {
           const std::uint64_t bits = dot_general(plan, i, j, counts);
-          result.c_bits[i * n + j] = bits;
+          if (encodings) result.c_bits[i * n + j] = bits;
           result.c(i, j) = num::to_double(bits, result.c_format);
         }
         return;
@@ -1359,7 +1369,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       for (std::size_t j = 0; j < cols; ++j) {
         const std::size_t col = p * kPanel + j;
         result.c(i, col) = out[j];
-        result.c_bits[i * n + col] = encode(out[j]);  // out[j] is on the grid
+        if (encodings) result.c_bits[i * n + col] = encode(out[j]);  // out[j] is on the grid
       }
     });
     for (const ElementCounts& c : task_counts) {
@@ -1372,7 +1382,7 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
     parallel_for(m, config.threads, [&](std::size_t i) {
       for (std::size_t j = 0; j < n; ++j) {
         const std::uint64_t bits = dot_general(plan, i, j, row_counts[i]);
-        result.c_bits[i * n + j] = bits;
+        if (encodings) result.c_bits[i * n + j] = bits;
         result.c(i, j) = num::to_double(bits, result.c_format);
       }
     });
@@ -1382,11 +1392,12 @@ GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand
       result.stats.merge += c.merge;
     }
   }
-  return result;
 }
 
 GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config) {
-  return gemm(a, b, config, accumulate_products);
+  return gemm(a, b, config, [](const QuantizedOperand& qa, const QuantizedOperand& qb, const GemmConfig& c) {
+    return accumulate_products(qa, qb, c);
+  });
 }
 
 GemmResult gemm(const Matrix& a, const Matrix& b, const GemmConfig& config, const AccumulateFn& accumulate) {

@@ -116,6 +116,12 @@ using AccumulateFn =
 // product/accumulate/merge counts; c holds accumulator values, unscaled.
 [[nodiscard]] GemmResult accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b,
                                              const GemmConfig& config);
+// The same into `result`, whose storage is reused (a network runs thousands
+// of GEMMs of a few shapes, once per sample). With `encodings` false only c
+// is filled and c_bits is left empty: a caller that reads values skips a
+// conversion per output and the encodings' buffer.
+void accumulate_products(const QuantizedOperand& a, const QuantizedOperand& b, const GemmConfig& config,
+                         GemmResult& result, bool encodings);
 
 // How many passes of accumulate_products' kernel one row of A makes over n
 // columns of B, for finite operands of config's formats: its panels of

@@ -219,18 +219,19 @@ void drain(const f32::Tally& t, std::size_t width, std::size_t valid, std::uint6
   counts.inexact += ops - (t.exact - padding_ops);
 }
 
-f32::Kernel select_kernel(const F32Plan& plan, LaneIsa isa) {
+f32::Kernel select_kernel(const F32Plan& plan, LaneIsa isa, bool narrow = false) {
   switch (isa) {
-    case LaneIsa::avx512: return f32::select_avx512(plan);
-    case LaneIsa::avx2: return f32::select_avx2(plan);
+    case LaneIsa::avx512: return f32::select_avx512(plan, narrow);
+    case LaneIsa::avx2: return f32::select_avx2(plan, narrow);
     case LaneIsa::baseline: break;
   }
-  return f32::select_baseline(plan);
+  return f32::select_baseline(plan, narrow);
 }
 
 // The panels of n columns: full panels on the ISA's kernel; a last, narrower
-// panel on AVX2's narrower one when it fits there (64 lanes for 4 columns
-// would be mostly padding).
+// panel on the narrowest kernel that holds it (64 lanes for 4 columns would
+// be mostly padding): one vector (of this ISA or, within 8 columns, of
+// AVX2's) taken four rows at a time, or on AVX-512 AVX2's full panel of 32.
 struct Panels {
   f32::Kernel kernel, tail_kernel;
   std::size_t full = 0, tail_cols = 0;
@@ -243,10 +244,16 @@ Panels panels_of(const F32Plan& plan, std::size_t n) {
   p.kernel = p.tail_kernel = select_kernel(plan, isa);
   p.full = n / p.kernel.width;
   p.tail_cols = n % p.kernel.width;
-  if (isa == LaneIsa::avx512 && p.tail_cols != 0) {
-    const f32::Kernel narrower = select_kernel(plan, LaneIsa::avx2);
-    if (p.tail_cols <= narrower.width) p.tail_kernel = narrower;
-  }
+  if (p.tail_cols == 0) return p;
+  const auto take_if_it_fits = [&](const f32::Kernel& k) {
+    if (p.tail_cols > k.width) return false;
+    p.tail_kernel = k;
+    return true;
+  };
+  const bool avx512 = isa == LaneIsa::avx512;
+  if (avx512 && take_if_it_fits(select_kernel(plan, LaneIsa::avx2, /*narrow=*/true))) return p;
+  if (take_if_it_fits(select_kernel(plan, isa, /*narrow=*/true))) return p;
+  if (avx512) take_if_it_fits(select_kernel(plan, LaneIsa::avx2));
   return p;
 }
 
@@ -255,7 +262,7 @@ Panels panels_of(const F32Plan& plan, std::size_t n) {
 std::size_t f32_panels(const F32Plan& plan, std::size_t n) { return panels_of(plan, n).count(); }
 
 void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const QuantizedOperand& b,
-                    const GemmConfig& config, GemmResult& result) {
+                    const GemmConfig& config, GemmResult& result, bool encodings) {
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
   const std::size_t chunk = config.order.sequential() ? k : static_cast<std::size_t>(config.order.chunk);
   const std::size_t chunks = (k + chunk - 1) / chunk;
@@ -267,14 +274,16 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
   // in panels of their kernel's width, zero-padded; panel p starts at
   // p * k * kernel.width.
   // The buffers are the calling thread's, kept from call to call (a
-  // network's layers call this once per sample and group): every element
-  // is written here, so none needs clearing. The workers below reach them
-  // through these references (by name, a thread_local is each thread's own).
+  // network's layers call this once per sample and group) and grown, never
+  // shrunk (a vector shrunk and grown again clears the difference): every
+  // element used is written here. The workers below reach them through
+  // these references (by name, a thread_local is each thread's own).
   thread_local std::vector<float> kept_a, kept_packed;
   std::vector<float>& a_values = kept_a;
   std::vector<float>& packed = kept_packed;
   a_values.assign(a.values.begin(), a.values.end());
-  packed.resize(full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0));
+  const std::size_t packed_size = full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0);
+  if (packed.size() < packed_size) packed.resize(packed_size);
   for (std::size_t p = 0; p < panels; ++p) {
     const std::size_t width = layout.kernel_of(p).width, first_col = p * kernel.width;
     const std::size_t cols = std::min(width, n - first_col);
@@ -327,7 +336,7 @@ void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const Quanti
       for (std::size_t j = 0; j < cols; ++j) {
         const double v = results[j];
         result.c(i0 + r, first_col + j) = v;
-        result.c_bits[(i0 + r) * n + first_col + j] = encode(v);  // v is on the format's grid
+        if (encodings) result.c_bits[(i0 + r) * n + first_col + j] = encode(v);  // v is on the format's grid
       }
     }
   });

@@ -79,9 +79,10 @@ struct GemmConfig;
 struct QuantizedOperand;
 struct GemmResult;
 // accumulate_products on plan_f32's route, on lane_isa()'s kernels: fills
-// result's c, c_bits and product/accumulate/merge counts (result.c and
-// c_bits already sized m x n, c_format set). K must be positive.
+// result's c, c_bits (with `encodings`) and product/accumulate/merge counts
+// (result.c and c_bits already sized m x n, c_format set). K must be
+// positive.
 void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const QuantizedOperand& b,
-                    const GemmConfig& config, GemmResult& result);
+                    const GemmConfig& config, GemmResult& result, bool encodings);
 
 }  // namespace accsim::ref

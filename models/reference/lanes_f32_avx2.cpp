@@ -11,5 +11,5 @@
 #include "models/reference/lanes_f32_kernel.ipp"
 
 namespace accsim::ref::f32 {
-Kernel select_avx2(const F32Plan& plan) { return avx2::select(plan); }
+Kernel select_avx2(const F32Plan& plan, bool narrow) { return avx2::select(plan, narrow); }
 }  // namespace accsim::ref::f32

@@ -10,5 +10,5 @@
 #include "models/reference/lanes_f32_kernel.ipp"
 
 namespace accsim::ref::f32 {
-Kernel select_avx512(const F32Plan& plan) { return avx512::select(plan); }
+Kernel select_avx512(const F32Plan& plan, bool narrow) { return avx512::select(plan, narrow); }
 }  // namespace accsim::ref::f32

@@ -10,5 +10,5 @@
 #include "models/reference/lanes_f32_kernel.ipp"
 
 namespace accsim::ref::f32 {
-Kernel select_baseline(const F32Plan& plan) { return baseline::select(plan); }
+Kernel select_baseline(const F32Plan& plan, bool narrow) { return baseline::select(plan, narrow); }
 }  // namespace accsim::ref::f32

@@ -32,15 +32,18 @@ using KernelFn = void (*)(const Job&);
 
 // Each ISA's kernels for a plan: the chunk sums of a panel, their merge
 // (chunked orders only), and the panel width (lanes per vector times
-// vectors per panel). Defined in lanes_f32_<isa>.cpp.
+// vectors per panel). Every step keeps four vectors of sums in flight: a
+// panel of four vectors a row at a time, or (narrow) a panel of one vector
+// four rows at a time, for a GEMM's last few columns. Defined in
+// lanes_f32_<isa>.cpp.
 struct Kernel {
   KernelFn panel = nullptr;
   KernelFn merge = nullptr;
   std::size_t width = 0;
 };
-Kernel select_avx512(const F32Plan& plan);
-Kernel select_avx2(const F32Plan& plan);
-Kernel select_baseline(const F32Plan& plan);
+Kernel select_avx512(const F32Plan& plan, bool narrow);
+Kernel select_avx2(const F32Plan& plan, bool narrow);
+Kernel select_baseline(const F32Plan& plan, bool narrow);
 
 // The fallback of one vector's step where some lane overflows (or is tiny
 // in a format with subnormals): every lane through plan_fast's double

@@ -26,8 +26,7 @@ namespace {
 using num::Rounding;
 
 constexpr int W = ACCSIM_F32_W;
-constexpr int kVectors = 4;  // independent accumulators per panel
-constexpr std::size_t kWidth = static_cast<std::size_t>(W) * kVectors;
+constexpr int kVectors = 4;  // independent accumulators per step, and vectors per (full) panel
 typedef float F __attribute__((vector_size(4 * W)));
 typedef std::uint32_t U __attribute__((vector_size(4 * W)));
 typedef std::int32_t I __attribute__((vector_size(4 * W)));
@@ -250,98 +249,153 @@ ACCSIM_F32_FN void slow(const Job& job, F& acc, F p, bool rounded) {
   acc = load(accs);
 }
 
-// The chunk sums of a block of rows of A against one panel. kProduct: 0
-// for exact products, else the product format's mode (1: rtz, 2: rne),
-// kProdFtz its flush-to-zero.
-template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
-ACCSIM_F32_FN void panel_kernel(const Job& job) {
+// The kernel's event tallies, per lane, kept in registers (see drain).
+struct StepTallies {
+  I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
+};
+
+// The chunk sums of kRowsAt rows of A (from `row`) against one panel of
+// kCols vectors. kProduct: 0 for exact products, else the product format's
+// mode (1: rtz, 2: rne), kProdFtz its flush-to-zero. The step keeps
+// kRowsAt * kCols independent accumulators: four (one row by four vectors,
+// or, on a narrow panel, four rows by one vector), or one (a narrow panel's
+// rows left over from fours). Accumulator q sums row q / kCols into vector
+// q % kCols. Named, not an array: GCC would keep an array in memory.
+template <int kRowsAt, int kCols, Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
+ACCSIM_F32_FN void panel_rows(const Job& job, std::size_t row, StepTallies& t) {
+  constexpr int kAccs = kRowsAt * kCols;
+  static_assert(kAccs == kVectors || kAccs == 1);
+  constexpr std::size_t kW = static_cast<std::size_t>(W) * kCols;
   constexpr Rounding kProdMode = kProduct == 2 ? Rounding::rne : Rounding::rtz;
   const F32Rounder acc_r = job.plan->accumulate;
   const F32Rounder prod_r = kProduct != 0 ? *job.plan->product : F32Rounder{};
-  // Tallies in named locals (registers); see drain.
-  I product_exact{}, product_underflow{}, acc_exact{}, acc_swamp_or_exact{}, acc_underflow{};
   const std::size_t chunks_per_row = (job.k + job.chunk - 1) / job.chunk;
-  for (std::size_t row = 0; row < job.rows; ++row) {
-    const float* const a_row = job.a_rows + row * job.k;
-    float* const chunk_sums = job.chunk_sums + row * chunks_per_row * kWidth;
-    std::size_t chunks = 0;
-    for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
-      const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
-      // Named, not an array: GCC would keep an array in memory.
-      F acc0{}, acc1{}, acc2{}, acc3{};
-      for (std::size_t kk = c0; kk < c1; ++kk) {
-        const F av = broadcast(a_row[kk]);
-        const float* brow = job.panel + kk * kWidth;
-        // Exact: plan_f32 checked the products' significands and range.
-        const F p0 = av * load(brow), p1 = av * load(brow + W), p2 = av * load(brow + 2 * W),
-                p3 = av * load(brow + 3 * W);
-        Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
-        if constexpr (kProduct != 0) {
-          U largest_product{};
-          q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product);
+  const float* const a_rows = job.a_rows + row * job.k;
+  // Where accumulator q's chunk sums go, less the chunk's offset.
+  const auto sums_of = [&](int q) {
+    return job.chunk_sums + (row + static_cast<std::size_t>(q / kCols)) * chunks_per_row * kW +
+           static_cast<std::size_t>(q % kCols) * W;
+  };
+  std::size_t chunks = 0;
+  for (std::size_t c0 = 0; c0 < job.k; c0 += job.chunk, ++chunks) {
+    const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
+    F acc0{}, acc1{}, acc2{}, acc3{};
+    for (std::size_t kk = c0; kk < c1; ++kk) {
+      const float* brow = job.panel + kk * kW;
+      // Exact: plan_f32 checked the products' significands and range.
+      F p0, p1{}, p2{}, p3{};
+      if constexpr (kCols == kVectors) {
+        const F av = broadcast(a_rows[kk]);
+        p0 = av * load(brow);
+        p1 = av * load(brow + W);
+        p2 = av * load(brow + 2 * W);
+        p3 = av * load(brow + 3 * W);
+      } else {
+        const F bv = load(brow);
+        p0 = broadcast(a_rows[kk]) * bv;
+        if constexpr (kAccs == kVectors) {
+          p1 = broadcast(a_rows[job.k + kk]) * bv;
+          p2 = broadcast(a_rows[2 * job.k + kk]) * bv;
+          p3 = broadcast(a_rows[3 * job.k + kk]) * bv;
+        }
+      }
+      Product q0{p0, Mask{}, Mask{}}, q1{p1, Mask{}, Mask{}}, q2{p2, Mask{}, Mask{}}, q3{p3, Mask{}, Mask{}};
+      if constexpr (kProduct != 0) {
+        U largest_product{};
+        q0 = round_product<kProdMode, kProdFtz>(prod_r, p0, largest_product);
+        if constexpr (kAccs == kVectors) {
           q1 = round_product<kProdMode, kProdFtz>(prod_r, p1, largest_product);
           q2 = round_product<kProdMode, kProdFtz>(prod_r, p2, largest_product);
           q3 = round_product<kProdMode, kProdFtz>(prod_r, p3, largest_product);
-          if (any(big_lanes(prod_r, largest_product))) [[unlikely]] {
-            // A product overflows: the whole step through the double rounders.
-            slow(job, acc0, p0, false);
+        }
+        if (any(big_lanes(prod_r, largest_product))) [[unlikely]] {
+          // A product overflows: the whole step through the double rounders.
+          slow(job, acc0, p0, false);
+          if constexpr (kAccs == kVectors) {
             slow(job, acc1, p1, false);
             slow(job, acc2, p2, false);
             slow(job, acc3, p3, false);
-            continue;
           }
-          // Counted now, which frees their masks (AVX-512 has eight).
-          count(product_exact, q0.exact);
-          count(product_exact, q1.exact);
-          count(product_exact, q2.exact);
-          count(product_exact, q3.exact);
-          count(product_underflow, q0.tiny);
-          count(product_underflow, q1.tiny);
-          count(product_underflow, q2.tiny);
-          count(product_underflow, q3.tiny);
+          continue;
         }
-        U largest{};
-        const Pending s0 = pend<kOdd>(acc_r, acc0, q0.value, largest);
-        const Pending s1 = pend<kOdd>(acc_r, acc1, q1.value, largest);
-        const Pending s2 = pend<kOdd>(acc_r, acc2, q2.value, largest);
-        const Pending s3 = pend<kOdd>(acc_r, acc3, q3.value, largest);
-        if (any(big_lanes(acc_r, largest))) [[unlikely]] {
-          // A sum overflows: the step's sums through the double rounders,
-          // from the rounded products.
-          slow(job, acc0, q0.value, true);
+        // Counted now, which frees their masks (AVX-512 has eight).
+        count(t.product_exact, q0.exact);
+        count(t.product_underflow, q0.tiny);
+        if constexpr (kAccs == kVectors) {
+          count(t.product_exact, q1.exact);
+          count(t.product_exact, q2.exact);
+          count(t.product_exact, q3.exact);
+          count(t.product_underflow, q1.tiny);
+          count(t.product_underflow, q2.tiny);
+          count(t.product_underflow, q3.tiny);
+        }
+      }
+      U largest{};
+      const Pending s0 = pend<kOdd>(acc_r, acc0, q0.value, largest);
+      Pending s1{}, s2{}, s3{};
+      if constexpr (kAccs == kVectors) {
+        s1 = pend<kOdd>(acc_r, acc1, q1.value, largest);
+        s2 = pend<kOdd>(acc_r, acc2, q2.value, largest);
+        s3 = pend<kOdd>(acc_r, acc3, q3.value, largest);
+      }
+      if (any(big_lanes(acc_r, largest))) [[unlikely]] {
+        // A sum overflows: the step's sums through the double rounders,
+        // from the rounded products.
+        slow(job, acc0, q0.value, true);
+        if constexpr (kAccs == kVectors) {
           slow(job, acc1, q1.value, true);
           slow(job, acc2, q2.value, true);
           slow(job, acc3, q3.value, true);
-          continue;
         }
-        commit<AccMode, kAccFtz>(acc_r, acc0, s0, acc_exact, acc_swamp_or_exact, acc_underflow);
-        commit<AccMode, kAccFtz>(acc_r, acc1, s1, acc_exact, acc_swamp_or_exact, acc_underflow);
-        commit<AccMode, kAccFtz>(acc_r, acc2, s2, acc_exact, acc_swamp_or_exact, acc_underflow);
-        commit<AccMode, kAccFtz>(acc_r, acc3, s3, acc_exact, acc_swamp_or_exact, acc_underflow);
+        continue;
       }
-      float* out = chunk_sums + chunks * kWidth;
-      store(out, acc0);
-      store(out + W, acc1);
-      store(out + 2 * W, acc2);
-      store(out + 3 * W, acc3);
+      commit<AccMode, kAccFtz>(acc_r, acc0, s0, t.acc_exact, t.acc_swamp_or_exact, t.acc_underflow);
+      if constexpr (kAccs == kVectors) {
+        commit<AccMode, kAccFtz>(acc_r, acc1, s1, t.acc_exact, t.acc_swamp_or_exact, t.acc_underflow);
+        commit<AccMode, kAccFtz>(acc_r, acc2, s2, t.acc_exact, t.acc_swamp_or_exact, t.acc_underflow);
+        commit<AccMode, kAccFtz>(acc_r, acc3, s3, t.acc_exact, t.acc_swamp_or_exact, t.acc_underflow);
+      }
+    }
+    const std::size_t offset = chunks * kW;
+    store(sums_of(0) + offset, acc0);
+    if constexpr (kAccs == kVectors) {
+      store(sums_of(1) + offset, acc1);
+      store(sums_of(2) + offset, acc2);
+      store(sums_of(3) + offset, acc3);
     }
   }
-  drain(product_exact, product_exact, product_underflow, job.tallies[0]);  // a product never swamps
-  drain(acc_exact, acc_swamp_or_exact, acc_underflow, job.tallies[1]);
+}
+
+// The chunk sums of a block of rows of A against one panel of kCols
+// vectors: kVectors / kCols rows at a time, then one by one.
+template <int kCols, Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
+ACCSIM_F32_FN void panel_kernel(const Job& job) {
+  constexpr int kRows = kVectors / kCols;
+  StepTallies t;
+  std::size_t row = 0;
+  for (; row + kRows <= job.rows; row += kRows) {
+    panel_rows<kRows, kCols, AccMode, kAccFtz, kOdd, kProduct, kProdFtz>(job, row, t);
+  }
+  if constexpr (kRows > 1) {
+    for (; row < job.rows; ++row) panel_rows<1, kCols, AccMode, kAccFtz, kOdd, kProduct, kProdFtz>(job, row, t);
+  }
+  drain(t.product_exact, t.product_exact, t.product_underflow, job.tallies[0]);  // a product never swamps
+  drain(t.acc_exact, t.acc_swamp_or_exact, t.acc_underflow, job.tallies[1]);
 }
 
 // Merges the chunk sums of each column in order (chunk 0 first) into the
 // merge format, starting from +0 (a single chunk too, as the general path).
-template <Rounding Mode, bool kFtz, bool kOdd>
+template <int kCols, Rounding Mode, bool kFtz, bool kOdd>
 ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
+  constexpr std::size_t kW = static_cast<std::size_t>(W) * kCols;
   const F32Rounder r = *job.plan->merge;
   I exact{}, swamp_or_exact{}, underflow{};
-  for (std::size_t vr = 0; vr < job.rows * kVectors; ++vr) {
-    const std::size_t row = vr / kVectors, v = vr % kVectors;
-    const float* const sums = job.chunk_sums + row * chunks * kWidth;
+  for (std::size_t vr = 0; vr < job.rows * kCols; ++vr) {
+    const std::size_t row = vr / kCols, v = vr % kCols;
+    const float* const sums = job.chunk_sums + row * chunks * kW;
     F merged{};
     for (std::size_t c = 0; c < chunks; ++c) {
-      const F addend = load(sums + c * kWidth + v * W);
+      const F addend = load(sums + c * kW + v * W);
       U largest{};
       const Pending s = pend<kOdd>(r, merged, addend, largest);
       if (any(big_lanes(r, largest))) [[unlikely]] {
@@ -354,18 +408,18 @@ ACCSIM_F32_FN void merge_kernel(const Job& job, std::size_t chunks) {
       }
       commit<Mode, kFtz>(r, merged, s, exact, swamp_or_exact, underflow);
     }
-    store(job.out + row * kWidth + v * W, merged);
+    store(job.out + row * kW + v * W, merged);
   }
   drain(exact, swamp_or_exact, underflow, job.tallies[2]);
 }
 
-template <Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
+template <int kCols, Rounding AccMode, bool kAccFtz, bool kOdd, int kProduct, bool kProdFtz>
 ACCSIM_F32_ENTRY void run_panel(const Job& job) {
-  panel_kernel<AccMode, kAccFtz, kOdd, kProduct, kProdFtz>(job);
+  panel_kernel<kCols, AccMode, kAccFtz, kOdd, kProduct, kProdFtz>(job);
 }
-template <Rounding Mode, bool kFtz, bool kOdd>
+template <int kCols, Rounding Mode, bool kFtz, bool kOdd>
 ACCSIM_F32_ENTRY void run_merge(const Job& job) {
-  merge_kernel<Mode, kFtz, kOdd>(job, (job.k + job.chunk - 1) / job.chunk);
+  merge_kernel<kCols, Mode, kFtz, kOdd>(job, (job.k + job.chunk - 1) / job.chunk);
 }
 
 // Calls f.template operator()<B>() with b as a compile-time constant.
@@ -380,20 +434,19 @@ KernelFn with_mode(Rounding m, Fn&& f) {
   return f.template operator()<Rounding::rne>();
 }
 
-}  // namespace
-
-Kernel select(const F32Plan& plan) {
+template <int kCols>
+Kernel select_cols(const F32Plan& plan) {
   const F32Rounder& acc = plan.accumulate;
   const int product = !plan.product ? 0 : plan.product->mode == Rounding::rne ? 2 : 1;
   Kernel kernel;
-  kernel.width = kWidth;
+  kernel.width = static_cast<std::size_t>(W) * kCols;
   kernel.panel = with_mode(acc.mode, [&]<Rounding A>() {
     return with_bool(acc.ftz, [&]<bool AF>() {
       return with_bool(acc.odd_sum, [&]<bool AO>() -> KernelFn {
-        if (product == 0) return &run_panel<A, AF, AO, 0, false>;
+        if (product == 0) return &run_panel<kCols, A, AF, AO, 0, false>;
         return with_bool(plan.product->ftz, [&]<bool PF>() -> KernelFn {
-          if (product == 1) return &run_panel<A, AF, AO, 1, PF>;
-          return &run_panel<A, AF, AO, 2, PF>;
+          if (product == 1) return &run_panel<kCols, A, AF, AO, 1, PF>;
+          return &run_panel<kCols, A, AF, AO, 2, PF>;
         });
       });
     });
@@ -401,11 +454,17 @@ Kernel select(const F32Plan& plan) {
   if (plan.merge) {
     kernel.merge = with_mode(plan.merge->mode, [&]<Rounding M>() {
       return with_bool(plan.merge->ftz, [&]<bool MF>() {
-        return with_bool(plan.merge->odd_sum, [&]<bool MO>() -> KernelFn { return &run_merge<M, MF, MO>; });
+        return with_bool(plan.merge->odd_sum, [&]<bool MO>() -> KernelFn { return &run_merge<kCols, M, MF, MO>; });
       });
     });
   }
   return kernel;
+}
+
+}  // namespace
+
+Kernel select(const F32Plan& plan, bool narrow) {
+  return narrow ? select_cols<1>(plan) : select_cols<kVectors>(plan);
 }
 
 }  // namespace accsim::ref::f32::ACCSIM_F32_NS

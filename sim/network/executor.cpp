@@ -320,6 +320,7 @@ std::unique_ptr<Executor::Workspace> Executor::make_workspace(bool keep_layer_ou
   auto ws = std::make_unique<Workspace>();
   ws->keep_layer_outputs = keep_layer_outputs;
   ws->values.resize(slots_[keep_layer_outputs ? 1 : 0]);
+  ws->layer.resize(arithmetic_.size());
   return ws;
 }
 
@@ -375,7 +376,9 @@ struct GemmCall {
   bool transposed = false;
 };
 
-void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, LayerStats* stats,
+// `r` holds the accumulation's result (its storage reused from call to
+// call), `scratch` the yardsticks.
+void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<double>& scratch, LayerStats* stats,
               const Executor::GemmEngine& engine, PhaseClock& clock) {
   const std::size_t m = call.m, k = call.k, n = call.n;
   clock.enter(Phase::gemm);
@@ -383,7 +386,7 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
     gemm_fp32_sequential(call.a_f, call.b_f, c, m, k, n);
     if (stats) {
       clock.enter(Phase::statistics);
-      scratch.resize(m * n);
+      if (scratch.size() < m * n) scratch.resize(m * n);
       gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
       ErrorSums accumulation = stats->accumulation, layer = stats->layer;  // local, as below
       for (std::size_t i = 0; i < m * n; ++i) {
@@ -397,8 +400,11 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   }
   ref::GemmConfig config = call.arith.config;
   config.threads = 1;  // the caller parallelizes over samples
-  const ref::GemmResult r =
-      engine ? engine(call.layer, *call.qa, *call.qb, config) : ref::accumulate_products(*call.qa, *call.qb, config);
+  if (engine) {
+    r = engine(call.layer, *call.qa, *call.qb, config);
+  } else {
+    ref::accumulate_products(*call.qa, *call.qb, config, r, /*encodings=*/false);  // only values are read here
+  }
   clock.enter(Phase::other);
   const bool t = call.transposed;
   // Element (i, j) of C: its index in r.c and the scale it carries.
@@ -420,17 +426,20 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   };
   // Undo the scales: exact for pow2 and no scaling (the accumulator's values
   // fit a float); absmax scales are divided out in double, then rounded to
-  // float. This is dequantization, outside the emulated datapath.
-  for (std::size_t i = 0; i < m; ++i) {
-    for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(unscale(r.c.data[at(i, j)], i, j));
+  // float. This is dequantization, outside the emulated datapath. With
+  // statistics, the same loop below adds the errors.
+  if (!stats) {
+    for (std::size_t i = 0; i < m; ++i) {
+      for (std::size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(unscale(r.c.data[at(i, j)], i, j));
+    }
+    return;
   }
-  if (!stats) return;
   clock.enter(Phase::statistics);
   stats->product += r.stats.product;
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
   // The two yardsticks side by side: `exact` in r.c's layout, `wide` in c's.
-  scratch.resize(2 * m * n);
+  if (scratch.size() < 2 * m * n) scratch.resize(2 * m * n);
   double* const exact = scratch.data();
   double* const wide = scratch.data() + m * n;
   const num::Format& mul = call.arith.config.multiplier;
@@ -445,16 +454,19 @@ void run_gemm(const GemmCall& call, float* c, std::vector<double>& scratch, Laye
   } else {
     gemm_f64(call.a_f, call.b_f, wide, m, k, n);
   }
-  // Both error sums in one pass over C, in local copies: each is a chain of
-  // dependent additions (in C's order, as the report's bits require), and
-  // two chains side by side overlap where one waits on the other; through
-  // `stats` every step would also store the sums and load them back (c
-  // might alias them).
+  // C unscaled and both error sums in one pass, the sums in local copies:
+  // each is a chain of dependent additions (in C's order, as the report's
+  // bits require), and two chains side by side overlap where one waits on
+  // the other; through `stats` every step would also store the sums and
+  // load them back (c might alias them).
   ErrorSums accumulation = stats->accumulation, layer = stats->layer;
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
-      accumulation.add(unscale(r.c.data[at(i, j)], i, j), unscale(exact[at(i, j)], i, j));
-      layer.add(c[i * n + j], wide[i * n + j]);
+      const double value = unscale(r.c.data[at(i, j)], i, j);
+      const auto out = static_cast<float>(value);
+      c[i * n + j] = out;
+      accumulation.add(value, unscale(exact[at(i, j)], i, j));
+      layer.add(out, wide[i * n + j]);
     }
   }
   stats->accumulation = accumulation;
@@ -491,8 +503,8 @@ QuantizedOperand operand_slice(const QuantizedOperand& whole, std::size_t offset
 // the same scale, as one quantizer in front of the array would.
 void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmetic& arith, const Network& net,
                         const float* a, const float* b, bool a_is_weight, bool b_is_weight, float* out,
-                        std::vector<double>& scratch, LayerStats* st, const Executor::GemmEngine& engine,
-                        PhaseClock& clock) {
+                        ref::GemmResult& result, std::vector<double>& scratch, LayerStats* st,
+                        const Executor::GemmEngine& engine, PhaseClock& clock) {
   const GemmShape& g = node.gemm;
   const auto m = static_cast<std::size_t>(g.m), k = static_cast<std::size_t>(g.k), n = static_cast<std::size_t>(g.n);
   const auto a_count = static_cast<std::size_t>(element_count(net.values[*node.inputs[0]].shape));
@@ -529,7 +541,7 @@ void run_batched_matmul(const Node& node, std::size_t layer, const LayerArithmet
       call.qa = &qa_g;
       call.qb = &qb_g;
     }
-    run_gemm(call, out + grp * m * n, scratch, st, engine, clock);
+    run_gemm(call, out + grp * m * n, result, scratch, st, engine, clock);
   }
 }
 
@@ -619,7 +631,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         } else if (st) {
           // The unrounded operands of the `layer` yardstick, widened to
           // double once (exact) rather than in every product.
-          ws.d_cols.resize(k * n);
+          if (ws.d_cols.size() < k * n) ws.d_cols.resize(k * n);
           im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0, ws.d_cols.data());
           if (prep.a) {
             call.a_d = prep.a->d.data() + static_cast<std::size_t>(grp) * m * k;
@@ -631,7 +643,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         }
         if (reference) {
           // The lowered activations, rounded: [k x n], or [n x k] transposed.
-          QuantizedOperand& qc = ws.q_cols;
+          QuantizedOperand& qc = ws.layer[layer].q_cols;
           const bool t = prep.transposed;
           qc.rows = t ? n : k;
           qc.cols = t ? k : n;
@@ -666,7 +678,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           call.qb = t ? &weights : &qc;
           call.transposed = t;
         }
-        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.d_c, st, ws.engine, clock);
+        run_gemm(call, out.data() + static_cast<std::size_t>(grp) * m * n, ws.layer[layer].result, ws.d_c, st, ws.engine, clock);
       }
       clock.enter(Phase::other);
       if (node.inputs.size() > 2) {
@@ -678,7 +690,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       }
     } else if (node.op == Op::MatMul && g.groups > 1) {
       run_batched_matmul(node, layer, arith, net_, ws.inputs[0], ws.inputs[1], prep.a_is_weight, prep.b_is_weight,
-                         out.data(), ws.d_c, st, ws.engine, clock);
+                         out.data(), ws.layer[layer].result, ws.d_c, st, ws.engine, clock);
     } else {  // Gemm, MatMul
       const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
       const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
@@ -701,7 +713,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           call.qb = &qb;
         }
       }
-      run_gemm(call, out.data(), ws.d_c, st, ws.engine, clock);
+      run_gemm(call, out.data(), ws.layer[layer].result, ws.d_c, st, ws.engine, clock);
       clock.enter(Phase::other);
       if (node.op == Op::Gemm) {
         const GemmAttrs& ga = std::get<GemmAttrs>(node.attrs);

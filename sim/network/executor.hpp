@@ -133,8 +133,16 @@ class Executor {
     std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
     std::vector<float> f_a, f_b, f_cols;
-    std::vector<double> d_c, d_cols, d_w;
-    ref::QuantizedOperand q_cols;
+    std::vector<double> d_c, d_cols, d_w;  // read through pointers: grown, never shrunk
+    // Per GEMM layer, so that each keeps its size from sample to sample (a
+    // vector shrunk for one layer and grown for the next would clear the
+    // difference every time): a Conv's lowered activations, rounded, and
+    // the accumulation's result.
+    struct LayerBuffers {
+      ref::QuantizedOperand q_cols;
+      ref::GemmResult result;
+    };
+    std::vector<LayerBuffers> layer;
     // Activations rounded in a run, by value and arithmetic: a tensor that
     // feeds two convolutions (a residual block's conv1 and its shortcut) is
     // rounded once. Entries stay from run to run for their buffers.

@@ -480,8 +480,10 @@ void gemm_exact_sums(const num::Format& format, const double* a, const double* b
   g.block_pairs = static_cast<std::size_t>(static_cast<double>(std::numeric_limits<std::int32_t>::max()) /
                                            (2 * limit * limit));
   g.unit = std::ldexp(1.0, 2 * v.lsb);
-  a16.resize(m * g.k2);
-  b16.resize(g.k2 * g.n2);
+  // Grown, never shrunk (read by pointer): a shrunk vector grown again
+  // would clear the difference.
+  if (a16.size() < m * g.k2) a16.resize(m * g.k2);
+  if (b16.size() < g.k2 * g.n2) b16.resize(g.k2 * g.n2);
   g.a = a16.data();
   g.b = b16.data();
   bool ok = false;

@@ -208,6 +208,44 @@ std::vector<GemmCase> lanes_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Formats, LanesMatchGeneral, ::testing::ValuesIn(lanes_cases()));
 
+// accumulate_products into a result reused from a larger GEMM, without
+// encodings (as the network executor calls it): the same values and counts
+// as a fresh call, on the float lanes, the double lanes and the general path.
+TEST(ReferenceGemm, ReusedResultWithoutEncodingsHasTheSameValues) {
+  std::mt19937_64 rng(test_seed());
+  const GemmCase small{"e3m4", "M7E4,bias=4,round=rtz,ftz", "M7E4,bias=6,round=rtz,ftz", "chunked:16", "pow2",
+                       7, 40, 68};
+  GemmConfig cfg = make_config(small);
+  cfg.threads = 1;
+  const auto quantized = [&](std::size_t rows, std::size_t cols, ScaleAxis axis, std::uint64_t stream) {
+    return quantize_operand(random_matrix(rows, cols, rng), cfg.multiplier, cfg.scaling, axis, stream);
+  };
+  const QuantizedOperand big_a = quantized(20, 50, ScaleAxis::rows, 1), big_b = quantized(50, 90, ScaleAxis::cols, 2);
+  const QuantizedOperand a = quantized(small.m, small.k, ScaleAxis::rows, 1);
+  const QuantizedOperand b = quantized(small.k, small.n, ScaleAxis::cols, 2);
+  for (int route = 0; route < 3; ++route) {
+    cfg.allow_f32_lanes = route == 0;
+    cfg.allow_fast_path = route < 2;
+    const GemmResult want = accumulate_products(a, b, cfg);
+    GemmResult got;
+    accumulate_products(big_a, big_b, cfg, got, /*encodings=*/true);
+    accumulate_products(a, b, cfg, got, /*encodings=*/false);
+    SCOPED_TRACE("route " + std::to_string(route));
+    EXPECT_EQ(got.stats.fast_path, want.stats.fast_path);
+    EXPECT_EQ(got.stats.f32_lanes, route == 0);
+    EXPECT_TRUE(got.c_bits.empty());
+    ASSERT_EQ(got.c.rows, small.m);
+    ASSERT_EQ(got.c.cols, small.n);
+    ASSERT_EQ(got.c.data.size(), want.c.data.size());
+    for (std::size_t i = 0; i < want.c.data.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<std::uint64_t>(got.c.data[i]), std::bit_cast<std::uint64_t>(want.c.data[i])) << i;
+    }
+    expect_same_counts(got.stats.accumulate, want.stats.accumulate, "accumulate");
+    expect_same_counts(got.stats.product, want.stats.product, "product");
+    expect_same_counts(got.stats.merge, want.stats.merge, "merge");
+  }
+}
+
 // Independent oracle: with an fp32 accumulator and exact products, each step
 // is fmaf, which for e4m3 operands equals float(acc) + float(a*b).
 TEST(ReferenceGemm, Fp32AccumulatorMatchesNativeFloat) {

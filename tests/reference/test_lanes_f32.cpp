@@ -114,6 +114,13 @@ std::vector<F32Case> f32_cases() {
       {"e3m4", run_acc, run_prod, "sequential", "pow2", 7, 100, 70},
       {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 37, 50, 70},  // blocks of rows, one ragged
       {"e3m4", run_acc, run_prod, "chunked:16", "none", 6, 60, 33, 0},  // zero sums
+      // Last panels on the narrow kernels (one vector, four rows at a time,
+      // rows left over one by one): 16 and 12 columns past AVX-512's 64
+      // (AVX-512's), 4 past (AVX2's, and on the other ISAs their own), as
+      // the ResNet's 784 and 196 positions.
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 18, 144, 80},
+      {"e3m4", run_acc, run_prod, "chunked:16", "pow2", 7, 40, 68},
+      {"e3m4", run_acc, run_prod, "sequential", "pow2", 9, 30, 76},
       // The paper row: exact e4m3 products, sums by Fast2Sum and round-to-odd.
       {"e4m3", paper_acc, "", "sequential", "pow2", 9, 300, 35},
       {"e4m3", paper_acc, "", "chunked:16", "pow2", 9, 300, 35},
