@@ -32,6 +32,53 @@ const char* to_string(Phase p) {
   return "other";
 }
 
+template <class Got, class Want>
+void ErrorSums::add_all(const Got* got, const Want* want, std::size_t n) {
+  // Four SSE2 registers of two lanes each (every x86-64 has them; a wider
+  // vector type, which the baseline build splits, goes through memory).
+  typedef double V __attribute__((vector_size(16)));
+  typedef std::int64_t I __attribute__((vector_size(16)));
+  typedef Got G __attribute__((vector_size(2 * sizeof(Got))));
+  typedef Want W __attribute__((vector_size(2 * sizeof(Want))));
+  static_assert(kLanes == 8);
+  V s[4] = {}, q[4] = {}, mx[4] = {};
+  const I magnitude = I{} + std::numeric_limits<std::int64_t>::max();
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (std::size_t h = 0; h < 4; ++h) {
+      G g;
+      W w;
+      std::memcpy(&g, got + i + 2 * h, sizeof g);
+      std::memcpy(&w, want + i + 2 * h, sizeof w);
+      const V wd = __builtin_convertvector(w, V);
+      const V e = __builtin_convertvector(g, V) - wd;
+      s[h] += wd * wd;
+      q[h] += e * e;
+      const V a = (V)((I)e & magnitude);  // |e|
+      mx[h] = a > mx[h] ? a : mx[h];      // a NaN is passed over, as std::max does in add()
+    }
+  }
+  double ls[kLanes], lq[kLanes], lm[kLanes];
+  std::memcpy(ls, s, sizeof ls);
+  std::memcpy(lq, q, sizeof lq);
+  std::memcpy(lm, mx, sizeof lm);
+  for (std::size_t l = 0; i < n; ++i, ++l) {
+    const auto w = static_cast<double>(want[i]);
+    const double e = static_cast<double>(got[i]) - w;
+    ls[l] += w * w;
+    lq[l] += e * e;
+    lm[l] = std::abs(e) > lm[l] ? std::abs(e) : lm[l];
+  }
+  auto tree = [](const double* v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); };
+  signal += tree(ls);
+  noise += tree(lq);
+  for (const double m : lm) max_abs = std::max(max_abs, m);
+  count += n;
+}
+template void ErrorSums::add_all(const double*, const double*, std::size_t);
+template void ErrorSums::add_all(const float*, const double*, std::size_t);
+template void ErrorSums::add_all(const float*, const float*, std::size_t);
+
 double ErrorSums::snr_db() const {
   if (noise == 0) return std::numeric_limits<double>::infinity();
   if (signal == 0) return -std::numeric_limits<double>::infinity();
@@ -202,14 +249,19 @@ QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size
 // group).
 struct ConstantOperand {
   std::vector<float> f;
-  std::vector<double> d;  // f widened (a Conv's weights on the reference engine: its yardstick's operand)
   std::vector<QuantizedOperand> q;
+  std::vector<QuantizedOperand> q_t;  // q's pieces transposed, where the layer runs transposed
 };
 
 struct Executor::Prepared {
   std::optional<ConstantOperand> a, b;
   bool a_is_weight = false, b_is_weight = false;
-  bool transposed = false;  // Conv on the reference engine: see conv_transposed
+  // A Conv with constant weights whose reference GEMM runs as C^T (see
+  // conv_transposed). An engine in the reference GEMM's place (the
+  // cycle-accurate array) still takes C = W * im2col(X), as the hardware
+  // computes it.
+  bool transposed = false;
+  num::EventCounts weight_events;  // rounding a and b, once
 };
 
 Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
@@ -261,8 +313,11 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     const Node& node = net_.nodes[net_.gemm_layers[l]];
     const LayerArithmetic& arith = arithmetic_[l];
     auto p = std::make_unique<Prepared>();
-    const std::vector<float>* a = constant(node.inputs[0]);
-    const std::vector<float>* b = constant(node.inputs[1]);
+    // A Conv's A operand is its weights, input 1 (input 0 is the
+    // activations, lowered per sample).
+    const bool conv = node.op == Op::Conv;
+    const std::vector<float>* a = constant(node.inputs[conv ? 1 : 0]);
+    const std::vector<float>* b = conv ? nullptr : constant(node.inputs[1]);
     if (node.op == Op::MatMul && node.gemm.groups > 1) {
       // Batched (attention): operands rounded per sample, see run_batched_matmul.
       p->a_is_weight = a != nullptr;
@@ -270,7 +325,7 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
       prepared_.push_back(std::move(p));
       continue;
     }
-    if (node.op == Op::Conv) {
+    if (conv) {
       p->a_is_weight = true;  // W, whether constant or not
     } else {
       p->b_is_weight = b != nullptr;
@@ -281,22 +336,22 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
     const Scaling scaling = arith.config.scaling;
     if (a != nullptr) {
       ConstantOperand op;
-      if (node.op == Op::Conv) {
+      if (conv) {
         op.f = *a;  // [M, C/group, kH, kW] is row-major [M x k]
       } else {
         gather_a(node, a->data(), op.f);
       }
       if (arith.engine == Engine::reference) {
-        if (node.op == Op::Conv) op.d.assign(op.f.begin(), op.f.end());
         const auto rows = static_cast<std::size_t>(g.m * g.groups), k = static_cast<std::size_t>(g.k);
         const QuantizedOperand whole =
             quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
-        p->transposed = node.op == Op::Conv &&
-                        conv_transposed(arith.config, static_cast<std::size_t>(g.m), static_cast<std::size_t>(g.n));
+        p->weight_events += whole.events;
+        p->transposed = conv && conv_transposed(arith.config, static_cast<std::size_t>(g.m), static_cast<std::size_t>(g.n));
         for (std::int64_t grp = 0; grp < g.groups; ++grp) {
           QuantizedOperand slice =
               slice_rows(whole, static_cast<std::size_t>(grp * g.m), static_cast<std::size_t>((grp + 1) * g.m));
-          op.q.push_back(p->transposed ? transpose(slice) : std::move(slice));
+          if (p->transposed) op.q_t.push_back(transpose(slice));
+          op.q.push_back(std::move(slice));
         }
       }
       p->a = std::move(op);
@@ -307,6 +362,7 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
       if (arith.engine == Engine::reference) {
         op.q.push_back(quantize_floats(op.f.data(), static_cast<std::size_t>(g.k), static_cast<std::size_t>(g.n), mul,
                                        operand_scaling(scaling, p->b_is_weight), ScaleAxis::cols, 2));
+        p->weight_events += op.q[0].events;
       }
       p->b = std::move(op);
     }
@@ -315,6 +371,8 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
 }
 
 Executor::~Executor() = default;
+
+const num::EventCounts& Executor::weight_events(std::size_t layer) const { return prepared_.at(layer)->weight_events; }
 
 std::unique_ptr<Executor::Workspace> Executor::make_workspace(bool keep_layer_outputs) const {
   auto ws = std::make_unique<Workspace>();
@@ -367,10 +425,6 @@ struct GemmCall {
   std::size_t m, k, n;
   const float* a_f;
   const float* b_f;
-  // The same operands in double, where the caller has them so (a Conv's
-  // lowered activations): the yardstick then reads these.
-  const double* a_d = nullptr;
-  const double* b_d = nullptr;
   const QuantizedOperand* qa = nullptr;
   const QuantizedOperand* qb = nullptr;
   bool transposed = false;
@@ -388,13 +442,10 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
       clock.enter(Phase::statistics);
       if (scratch.size() < m * n) scratch.resize(m * n);
       gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
-      ErrorSums accumulation = stats->accumulation, layer = stats->layer;  // local, as below
-      for (std::size_t i = 0; i < m * n; ++i) {
-        accumulation.add(c[i], scratch[i]);
-        layer.add(c[i], scratch[i]);
-      }
-      stats->accumulation = accumulation;
-      stats->layer = layer;
+      ErrorSums errors;  // the same for both: fp32 operands are not rounded
+      errors.add_all(c, scratch.data(), m * n);
+      stats->accumulation += errors;
+      stats->layer += errors;
     }
     return;
   }
@@ -438,10 +489,13 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
   stats->product += r.stats.product;
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
-  // The two yardsticks side by side: `exact` in r.c's layout, `wide` in c's.
-  if (scratch.size() < 2 * m * n) scratch.resize(2 * m * n);
+  // The two yardsticks: `exact` in r.c's layout, `wide` in c's; then C and
+  // `exact` unscaled, in c's order.
+  if (scratch.size() < 4 * m * n) scratch.resize(4 * m * n);
   double* const exact = scratch.data();
-  double* const wide = scratch.data() + m * n;
+  double* const wide = exact + m * n;
+  double* const value = wide + m * n;
+  double* const exact_c = value + m * n;
   const num::Format& mul = call.arith.config.multiplier;
   if (sums_exact_in_double(mul, k)) {
     gemm_exact_sums(mul, call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols);
@@ -449,28 +503,24 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
     gemm_f64(call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols,
              products_exact_in_double(mul));
   }
-  if (call.a_d != nullptr) {
-    gemm_f64(call.a_d, call.b_d, wide, m, k, n, /*exact_products=*/true);  // widened floats
+  gemm_f64(call.a_f, call.b_f, wide, m, k, n);
+  if (!t && pow2) {  // the common case, as one loop the compiler vectorizes
+    for (std::size_t e = 0; e < m * n; ++e) {
+      value[e] = r.c.data[e] * inverse0;
+      c[e] = static_cast<float>(value[e]);
+      exact_c[e] = exact[e] * inverse0;
+    }
   } else {
-    gemm_f64(call.a_f, call.b_f, wide, m, k, n);
-  }
-  // C unscaled and both error sums in one pass, the sums in local copies:
-  // each is a chain of dependent additions (in C's order, as the report's
-  // bits require), and two chains side by side overlap where one waits on
-  // the other; through `stats` every step would also store the sums and
-  // load them back (c might alias them).
-  ErrorSums accumulation = stats->accumulation, layer = stats->layer;
-  for (std::size_t i = 0; i < m; ++i) {
-    for (std::size_t j = 0; j < n; ++j) {
-      const double value = unscale(r.c.data[at(i, j)], i, j);
-      const auto out = static_cast<float>(value);
-      c[i * n + j] = out;
-      accumulation.add(value, unscale(exact[at(i, j)], i, j));
-      layer.add(out, wide[i * n + j]);
+    for (std::size_t i = 0; i < m; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        value[i * n + j] = unscale(r.c.data[at(i, j)], i, j);
+        c[i * n + j] = static_cast<float>(value[i * n + j]);
+        exact_c[i * n + j] = unscale(exact[at(i, j)], i, j);
+      }
     }
   }
-  stats->accumulation = accumulation;
-  stats->layer = layer;
+  stats->accumulation.add_all(value, exact_c, m * n);
+  stats->layer.add_all(c, wide, m * n);
 }
 
 // Rows [r0, r0 + rows) of an operand rounded as one tensor, as a [rows x
@@ -588,6 +638,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const float* w = prep.a ? prep.a->f.data() : ws.inputs[1];
       // Activations (and weights that are not constant) rounded whole.
       const QuantizedOperand* qx_rounded = nullptr;
+      const bool t = reference && prep.transposed && !ws.engine;  // C^T = im2row(X) * W^T
       QuantizedOperand qw_whole;
       std::vector<QuantizedOperand> qw_groups;
       const std::vector<QuantizedOperand>* qw = nullptr;
@@ -610,7 +661,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         }
         if (st) st->quantize += qx_rounded->events;
         if (prep.a) {
-          qw = &prep.a->q;
+          qw = t ? &prep.a->q_t : &prep.a->q;
         } else {
           qw_whole = quantize_runtime(w, m * static_cast<std::size_t>(g.groups), k, mul, scaling, true, ScaleAxis::rows, 1);
           if (st) st->quantize += qw_whole.events;
@@ -624,27 +675,16 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         clock.enter(Phase::lower);
         const float* w_group = w + static_cast<std::size_t>(grp) * m * k;
         GemmCall call{layer, arith, m, k, n, w_group, nullptr};
-        if (!reference) {
-          ws.f_cols.resize(k * n);
+        if (!reference || st) {
+          // The unrounded activations: the fp32 engine's operand, or the
+          // `layer` yardstick's.
+          if (ws.f_cols.size() < k * n) ws.f_cols.resize(k * n);
           im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, ws.f_cols.data());
           call.b_f = ws.f_cols.data();
-        } else if (st) {
-          // The unrounded operands of the `layer` yardstick, widened to
-          // double once (exact) rather than in every product.
-          if (ws.d_cols.size() < k * n) ws.d_cols.resize(k * n);
-          im2col(x + grp * cg * plane, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0, ws.d_cols.data());
-          if (prep.a) {
-            call.a_d = prep.a->d.data() + static_cast<std::size_t>(grp) * m * k;
-          } else {
-            ws.d_w.assign(w_group, w_group + m * k);
-            call.a_d = ws.d_w.data();
-          }
-          call.b_d = ws.d_cols.data();
         }
         if (reference) {
           // The lowered activations, rounded: [k x n], or [n x k] transposed.
           QuantizedOperand& qc = ws.layer[layer].q_cols;
-          const bool t = prep.transposed;
           qc.rows = t ? n : k;
           qc.cols = t ? k : n;
           qc.axis = t ? ScaleAxis::rows : ScaleAxis::cols;
@@ -738,9 +778,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
     if (st && fp32_outputs) {
       clock.enter(Phase::statistics);
       const std::vector<float>& want = (*fp32_outputs)[layer];
-      ErrorSums network = st->network;  // in registers, as in run_gemm
-      for (std::size_t i = 0; i < out.size(); ++i) network.add(out[i], want[i]);
-      st->network = network;
+      st->network.add_all(out.data(), want.data(), out.size());
     }
     if (record_layers) (*record_layers)[layer].assign(out.begin(), out.end());
     ++layer;

@@ -67,6 +67,14 @@ struct ErrorSums {
     max_abs = std::max(max_abs, std::abs(e));
     ++count;
   }
+  // The pairs (got[i], want[i]), i < n, in kLanes partial sums: pair i goes
+  // to lane i mod kLanes, each lane a chain of additions in index order, and
+  // the lanes are added to the sums in a fixed tree at the end. The bits
+  // depend on the pairs and their order alone (not on threads), and the CPU
+  // runs the kLanes chains side by side instead of waiting on one.
+  static constexpr std::size_t kLanes = 8;
+  template <class Got, class Want>
+  void add_all(const Got* got, const Want* want, std::size_t n);  // for float and double
   ErrorSums& operator+=(const ErrorSums& o) {
     signal += o.signal;
     noise += o.noise;
@@ -132,8 +140,8 @@ class Executor {
     // a deep network holds only the activations alive at one time.
     std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
-    std::vector<float> f_a, f_b, f_cols;
-    std::vector<double> d_c, d_cols, d_w;  // read through pointers: grown, never shrunk
+    std::vector<float> f_a, f_b, f_cols;  // f_cols: grown, never shrunk (as d_c)
+    std::vector<double> d_c;              // read through pointers: grown, never shrunk
     // Per GEMM layer, so that each keeps its size from sample to sample (a
     // vector shrunk for one layer and grown for the next would clear the
     // difference every time): a Conv's lowered activations, rounded, and
@@ -171,6 +179,12 @@ class Executor {
                              std::vector<std::vector<float>>* record_layers = nullptr) const;
   // GEMM layer i's output in the last run on ws.
   [[nodiscard]] std::span<const float> layer_output(const Workspace& ws, std::size_t layer) const;
+
+  // The events of rounding GEMM layer i's constant operands (its weights)
+  // into the multiplier format, counted once: they are rounded once, when
+  // the executor is built. Zero where the layer has none or runs in fp32;
+  // operands rounded per sample count in LayerStats::quantize.
+  [[nodiscard]] const num::EventCounts& weight_events(std::size_t layer) const;
 
   [[nodiscard]] const Network& network() const { return net_; }
   [[nodiscard]] const std::vector<LayerArithmetic>& layers() const { return arithmetic_; }

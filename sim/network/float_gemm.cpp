@@ -85,18 +85,18 @@ ACCSIM_GEMM_INLINE void madd(V& acc, const V& a, const V& b) {
 }
 
 // C[i0 .. i0+R) x [j0 .. j0 + Vecs * L).
-template <std::size_t R, std::size_t Vecs, std::size_t Bytes, bool Fma, class In, class Acc>
-ACCSIM_GEMM_INLINE void tile(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t j0, std::size_t k,
+template <std::size_t R, std::size_t Vecs, std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void tile(const InA* a, const InB* b, Acc* c, std::size_t i0, std::size_t j0, std::size_t k,
                              std::size_t n) {
   using V = typename Vec<Acc, Bytes>::V;
   constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
   V acc[R][Vecs];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t v = 0; v < Vecs; ++v) acc[r][v] = V{};
-  const In* arow = a + i0 * k;
+  const InA* arow = a + i0 * k;
   for (std::size_t kk = 0; kk < k; ++kk) {
     V bv[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<In, Acc, Bytes>(b + kk * n + j0 + v * L);
+    for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<InB, Acc, Bytes>(b + kk * n + j0 + v * L);
     for (std::size_t r = 0; r < R; ++r) {
       const V ar = V{} + static_cast<Acc>(arow[r * k + kk]);
       for (std::size_t v = 0; v < Vecs; ++v) madd<Fma>(acc[r][v], ar, bv[v]);
@@ -107,8 +107,8 @@ ACCSIM_GEMM_INLINE void tile(const In* a, const In* b, Acc* c, std::size_t i0, s
 }
 
 // Columns [j0, n), fewer than one vector, one element at a time.
-template <bool Fma, class In, class Acc>
-ACCSIM_GEMM_INLINE void tail_columns(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t i1, std::size_t j0,
+template <bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void tail_columns(const InA* a, const InB* b, Acc* c, std::size_t i0, std::size_t i1, std::size_t j0,
                                      std::size_t k, std::size_t n) {
   for (std::size_t i = i0; i < i1; ++i) {
     for (std::size_t j = j0; j < n; ++j) {
@@ -127,8 +127,8 @@ ACCSIM_GEMM_INLINE void tail_columns(const In* a, const In* b, Acc* c, std::size
 
 // Wide tiles, then single vectors, then (for 64-byte vectors) half vectors,
 // then single elements.
-template <std::size_t R, std::size_t Bytes, bool Fma, class In, class Acc>
-ACCSIM_GEMM_INLINE void row_block(const In* a, const In* b, Acc* c, std::size_t i0, std::size_t k, std::size_t n) {
+template <std::size_t R, std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void row_block(const InA* a, const InB* b, Acc* c, std::size_t i0, std::size_t k, std::size_t n) {
   constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
   std::size_t j = 0;
   for (; j + 3 * L <= n; j += 3 * L) tile<R, 3, Bytes, Fma>(a, b, c, i0, j, k, n);
@@ -139,8 +139,8 @@ ACCSIM_GEMM_INLINE void row_block(const In* a, const In* b, Acc* c, std::size_t 
   tail_columns<Fma>(a, b, c, i0, i0 + R, j, k, n);
 }
 
-template <std::size_t Bytes, bool Fma, class In, class Acc>
-ACCSIM_GEMM_INLINE void gemm_rows(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
+template <std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void gemm_rows(const InA* a, const InB* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
   std::size_t i = 0;
   for (; i + kRows <= m; i += kRows) row_block<kRows, Bytes, Fma>(a, b, c, i, k, n);
   for (; i < m; ++i) row_block<1, Bytes, Fma>(a, b, c, i, k, n);
@@ -163,13 +163,19 @@ template <class In, class Acc>
 void gemm_baseline(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
   gemm_rows<32, false>(a, b, c, m, k, n);
 }
-__attribute__((target("avx512f,fma"))) void gemm_avx512_fma(const double* a, const double* b, double* c,
-                                                            std::size_t m, std::size_t k, std::size_t n) {
+template <class InB>
+__attribute__((target("avx512f,fma"))) void gemm_avx512_fma(const double* a, const InB* b, double* c, std::size_t m,
+                                                            std::size_t k, std::size_t n) {
   gemm_rows<64, true>(a, b, c, m, k, n);
 }
-__attribute__((target("avx2,fma"))) void gemm_avx2_fma(const double* a, const double* b, double* c, std::size_t m,
+template <class InB>
+__attribute__((target("avx2,fma"))) void gemm_avx2_fma(const double* a, const InB* b, double* c, std::size_t m,
                                                        std::size_t k, std::size_t n) {
   gemm_rows<32, true>(a, b, c, m, k, n);
+}
+template <class InB>
+void gemm_baseline_exact(const double* a, const InB* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
+  gemm_rows<32, false>(a, b, c, m, k, n);
 }
 
 template <class In, class Acc>
@@ -187,16 +193,17 @@ void gemm_dispatch(const In* a, const In* b, Acc* c, std::size_t m, std::size_t 
 }
 
 // Products exact in double: fused multiply-adds where the CPU has them.
-void gemm_exact_products(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
-  static const GemmFn<double, double> fn = [] {
+// A float B is widened as it is loaded (exact), which reads half the bytes
+// of widening it into a copy first; A, whose values each step broadcasts,
+// comes in double.
+template <class InB>
+void gemm_exact_products(const double* a, const InB* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
+  using Fn = void (*)(const double*, const InB*, double*, std::size_t, std::size_t, std::size_t);
+  static const Fn fn = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-      return static_cast<GemmFn<double, double>>(gemm_avx512_fma);
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return static_cast<GemmFn<double, double>>(gemm_avx2_fma);
-    }
-    return static_cast<GemmFn<double, double>>(gemm_baseline<double, double>);
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return static_cast<Fn>(gemm_avx512_fma<InB>);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return static_cast<Fn>(gemm_avx2_fma<InB>);
+    return static_cast<Fn>(gemm_baseline_exact<InB>);
   }();
   fn(a, b, c, m, k, n);
 }
@@ -410,13 +417,13 @@ void gemm_fp32_sequential(const float* a, const float* b, float* c, std::size_t 
 }
 
 void gemm_f64(const float* a, const float* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
-  // Both operands widened once (m*k + k*n conversions for m*k*n products);
-  // a product of two floats (24 significant bits each, exponents far inside
-  // double's) is exact in double.
-  thread_local std::vector<double> wide_a, wide_b;
-  wide_a.assign(a, a + m * k);
-  wide_b.assign(b, b + k * n);
-  gemm_exact_products(wide_a.data(), wide_b.data(), c, m, k, n);
+  // A product of two floats (24 significant bits each, exponents far inside
+  // double's) is exact in double. A is widened once (m*k conversions for
+  // m*k*n products); B as it is read.
+  thread_local std::vector<double> wide_a;
+  if (wide_a.size() < m * k) wide_a.resize(m * k);  // read by pointer: grown, never shrunk
+  std::copy(a, a + m * k, wide_a.begin());
+  gemm_exact_products(wide_a.data(), b, c, m, k, n);
 }
 
 void gemm_f64(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n,

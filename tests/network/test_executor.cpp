@@ -649,6 +649,57 @@ TEST(LowBit, ConvIsRefGemmOfWeightsAndIm2col) {
   }
 }
 
+TEST(LowBit, TransposedConvEqualsTheArraysOrientation) {
+  // 32 output channels at 9 positions: the reference GEMM takes C^T =
+  // im2row(x) * W^T (fewer lane passes), while an engine in its place (the
+  // cycle-accurate array) gets C = W * im2col(x), as the hardware computes
+  // it. Both must give the same outputs, events and error sums, bit for
+  // bit, per-channel scales included; and the constant weights are rounded
+  // once, when the executor is built, so a sample's `quantize` events are
+  // its activations' alone.
+  constexpr std::int64_t c = 2, h = 3, w = 3, m = 32;
+  ModelBuilder mb;
+  mb.input("x", {1, c, h, w}).output("y");
+  mb.init(float_tensor("w", {m, c, 3, 3}, wide_values(static_cast<std::size_t>(m * c * 9), 31)));
+  attr_ints(mb.node("Conv", {"x", "w"}, {"y"}, "conv"), "pads", {1, 1, 1, 1});
+  const Network net = parse_onnx(mb.bytes(), "m.onnx");
+  const auto x = wide_values(static_cast<std::size_t>(c * h * w), 32);
+  for (const ref::Scaling s : {ref::Scaling::pow2, ref::Scaling::channel}) {
+    const LayerArithmetic la{Engine::reference, paper_config(s)};
+    ASSERT_TRUE(ref::transpose_takes_fewer_passes(la.config, m, h * w));
+    const Executor ex(net, {la});
+    auto transposed = ex.make_workspace();
+    auto array = ex.make_workspace();
+    std::size_t engine_calls = 0;
+    array->engine = [&](std::size_t, const ref::QuantizedOperand& a, const ref::QuantizedOperand& b,
+                        const ref::GemmConfig& config) {
+      ++engine_calls;
+      EXPECT_EQ(a.rows, static_cast<std::size_t>(m));  // W, not im2row(x)
+      EXPECT_EQ(b.cols, static_cast<std::size_t>(h * w));
+      return ref::accumulate_products(a, b, config);
+    };
+    std::vector<LayerStats> st1(1), st2(1);
+    const auto y1 = ex.run(x, *transposed, st1);
+    const std::vector<float> out1(y1.begin(), y1.end());
+    const auto y2 = ex.run(x, *array, st2);
+    ASSERT_EQ(engine_calls, 1u);
+    ASSERT_EQ(out1.size(), y2.size());
+    for (std::size_t i = 0; i < out1.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(out1[i]), std::bit_cast<std::uint32_t>(y2[i])) << i;
+    }
+    EXPECT_EQ(st1[0].quantize.ops, static_cast<std::uint64_t>(c * h * w));
+    EXPECT_EQ(st1[0].quantize, st2[0].quantize);
+    EXPECT_EQ(st1[0].product, st2[0].product);
+    EXPECT_EQ(st1[0].accumulate, st2[0].accumulate);
+    EXPECT_EQ(st1[0].merge, st2[0].merge);
+    for (auto [p, q] : {std::pair{&st1[0].accumulation, &st2[0].accumulation}, {&st1[0].layer, &st2[0].layer}}) {
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(p->signal), std::bit_cast<std::uint64_t>(q->signal));
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(p->noise), std::bit_cast<std::uint64_t>(q->noise));
+      EXPECT_EQ(p->max_abs, q->max_abs);
+    }
+  }
+}
+
 TEST(LowBit, ChannelScalingScalesWeightsPerOutputChannel) {
   // Output channel 1's weights are 2^-12 times channel 0's. With one scale
   // for the whole weight tensor they sink below e3m4's range and flush; with
@@ -697,6 +748,47 @@ Trace synthetic_trace(std::size_t samples) {
   for (std::size_t i = 0; i < samples; ++i) t.labels.push_back(static_cast<std::int64_t>(i % 3));
   t.golden.assign(samples * 3, 0.0f);
   return t;
+}
+
+TEST(ErrorSums, AddAllKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
+  // The documented order, spelled out: pair i into lane i mod 8, each lane in
+  // index order, the lanes added as ((0+1)+(2+3))+((4+5)+(6+7)) onto the
+  // sums held before. Values of mixed magnitude, so that another order
+  // changes the bits. A NaN difference is passed over by max_abs, as add()
+  // does.
+  for (const std::size_t n : {0, 1, 7, 8, 9, 16, 23, 1000}) {
+    std::mt19937_64 rng(n);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::vector<float> got(n);
+    std::vector<double> want(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      want[i] = std::ldexp(u(rng), static_cast<int>(i % 13) - 6);
+      got[i] = static_cast<float>(want[i] * (1 + 0.01 * u(rng)));
+    }
+    ErrorSums before;
+    before.add(0.5, 0.25);
+    ErrorSums sums = before;
+    sums.add_all(got.data(), want.data(), n);
+
+    double s[8] = {}, q[8] = {}, mx = before.max_abs;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = static_cast<double>(got[i]) - want[i];
+      s[i % 8] += want[i] * want[i];
+      q[i % 8] += e * e;
+      if (!std::isnan(e)) mx = std::max(mx, std::abs(e));
+    }
+    auto tree = [](const double* v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); };
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.signal), std::bit_cast<std::uint64_t>(before.signal + tree(s))) << n;
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.noise), std::bit_cast<std::uint64_t>(before.noise + tree(q))) << n;
+    EXPECT_EQ(sums.max_abs, mx) << n;
+    EXPECT_EQ(sums.count, before.count + n);
+    if (n > 3) {
+      got[3] = std::numeric_limits<float>::quiet_NaN();
+      ErrorSums with_nan;
+      with_nan.add_all(got.data(), want.data(), n);
+      EXPECT_FALSE(std::isnan(with_nan.max_abs)) << n;
+    }
+  }
 }
 
 TEST(Evaluate, IdenticalForAnyThreadCount) {

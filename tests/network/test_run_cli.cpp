@@ -120,6 +120,17 @@ TEST(RunCli, DefaultRunsTheShippedResnetWithThePaperConfiguration) {
   EXPECT_EQ(lowbit["accumulator"], "M7E4,bias=4,round=rtz,ftz");
   EXPECT_EQ(lowbit["order"], "chunked:16");
   EXPECT_EQ(lowbit["scale"], "pow2");
+  // Every layer's weights are rounded once per run, not per sample: each
+  // weight counted once, under `weights`; `quantize` counts the activations
+  // of every sample.
+  for (const json& layer : report["layers"]) {
+    const json& g = layer["gemm"];
+    const auto m = g["m"].get<std::uint64_t>(), k = g["k"].get<std::uint64_t>(), n = g["n"].get<std::uint64_t>();
+    // A Conv's weights are its GEMM's A, per group; the final Gemm's are its B.
+    const std::uint64_t weights = layer["op"] == "Conv" ? m * k * g["groups"].get<std::uint64_t>() : k * n;
+    EXPECT_EQ(layer["events"]["weights"]["ops"], weights) << layer["name"];
+    EXPECT_EQ(layer["events"]["quantize"]["ops"].get<std::uint64_t>() % 8, 0u) << layer["name"];
+  }
 }
 
 // Check 4 of DESIGN.md: accsim's FP32 against the exporting framework, on
@@ -178,6 +189,7 @@ TEST(RunCli, VisionTransformerAttentionLayersRunLowBitAndTakeOverrides) {
     const json& g = layer["gemm"];
     const int a = g["m"].get<int>() * g["k"].get<int>(), b = g["k"].get<int>() * g["n"].get<int>();
     EXPECT_EQ(layer["events"]["quantize"]["ops"], 6 * 4 * (a + b)) << name;  // both operands, every sample
+    EXPECT_EQ(layer["events"]["weights"]["ops"], 0) << name;                  // and no constant one
     EXPECT_GT(layer["events"]["accumulate"]["ops"], 0) << name;
     EXPECT_EQ(energy["weight_buffer_holds"], "activations") << name;
     EXPECT_GT(energy["per_inference"]["total_pj"].get<double>(), 0) << name;
