@@ -556,6 +556,7 @@ NetworkRun run_network(const net::Network& network, const std::vector<net::Layer
   for (const Worker& w : workers) {
     for (std::size_t l = 0; l < count; ++l) run.stats[l] += w.stats[l];
   }
+  for (std::size_t l = 0; l < count; ++l) run.weight_events.push_back(executor.weight_events(l));
   return run;
 }
 

@@ -106,6 +106,7 @@ struct NetworkRun {
   std::vector<float> logits;
   std::vector<std::vector<float>> layer_outputs;  // per layer: batch * its output size
   std::vector<net::LayerStats> stats;             // per layer, summed over the batch
+  std::vector<num::EventCounts> weight_events;    // per layer, once: net::Executor::weight_events
 };
 [[nodiscard]] NetworkRun run_network(const net::Network& network, const std::vector<net::LayerArithmetic>& layers,
                                      const float* input, std::size_t batch, bool keep_layer_outputs,

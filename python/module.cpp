@@ -411,6 +411,7 @@ PYBIND11_MODULE(accsim, m) {
             outputs.append(to_numpy(std::move(run.layer_outputs[l]), shape));
           }
           py::dict e;
+          e["weights"] = counts_dict(run.weight_events[l]);
           e["quantize"] = counts_dict(run.stats[l].quantize);
           e["product"] = counts_dict(run.stats[l].product);
           e["accumulate"] = counts_dict(run.stats[l].accumulate);
@@ -427,5 +428,6 @@ PYBIND11_MODULE(accsim, m) {
       py::arg("layer_outputs") = false, py::arg("threads") = 0,
       "Runs an ONNX model over inputs [N, ...] (one sample per run, as `accsim run`'s low-bit run) with `base` "
       "and the per-layer overrides. Returns {'logits', 'layers' (GEMM node names), 'layer_outputs' (per GEMM "
-      "layer, or None), 'events' (per GEMM layer)}.");
+      "layer, or None), 'events' (per GEMM layer, as `accsim run` reports them: 'weights' counted once, 'quantize', "
+      "'product', 'accumulate', 'merge' summed over the samples)}.");
 }

@@ -139,6 +139,12 @@ def test_against_accsim_run_report():
     fp32 = accsim.run_network(onnx, x, base=accsim.Arithmetic(engine="fp32"))["logits"].argmax(1)
     assert list(np.nonzero(pred != fp32)[0]) == rep["accuracy"]["lowbit"]["disagreeing_samples"]
 
+    # run_network's tallies are the report's: the weights' rounding counted once, the rest per sample.
+    events = accsim.run_network(onnx, x, layer=flags[1::2], threads=2)["events"]
+    for got, entry in zip(events, rep["layers"]):
+        for kind in ("weights", "quantize", "product", "accumulate", "merge"):
+            assert got[kind] == {k: entry["events"][kind][k] for k in got[kind]}, (entry["name"], kind)
+
     # Replay tallies: each layer's input taken from the network, run again with masks="events".
     inputs = {}
     hooks = [layer.register_forward_hook(lambda mod, inp, out, i=i: inputs.__setitem__(i, inp[0]))
