@@ -33,7 +33,7 @@ const char* to_string(Phase p) {
 }
 
 template <class Got, class Want>
-void ErrorSums::add_all(const Got* got, const Want* want, std::size_t n) {
+void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
   // Four SSE2 registers of two lanes each (every x86-64 has them; a wider
   // vector type, which the baseline build splits, goes through memory).
   typedef double V __attribute__((vector_size(16)));
@@ -55,7 +55,7 @@ void ErrorSums::add_all(const Got* got, const Want* want, std::size_t n) {
       s[h] += wd * wd;
       q[h] += e * e;
       const V a = (V)((I)e & magnitude);  // |e|
-      mx[h] = a > mx[h] ? a : mx[h];      // a NaN is passed over, as std::max does in add()
+      mx[h] = a > mx[h] ? a : mx[h];      // a NaN is passed over
     }
   }
   double ls[kLanes], lq[kLanes], lm[kLanes];
@@ -75,9 +75,9 @@ void ErrorSums::add_all(const Got* got, const Want* want, std::size_t n) {
   for (const double m : lm) max_abs = std::max(max_abs, m);
   count += n;
 }
-template void ErrorSums::add_all(const double*, const double*, std::size_t);
-template void ErrorSums::add_all(const float*, const double*, std::size_t);
-template void ErrorSums::add_all(const float*, const float*, std::size_t);
+template void ErrorSums::add(const double*, const double*, std::size_t);
+template void ErrorSums::add(const float*, const double*, std::size_t);
+template void ErrorSums::add(const float*, const float*, std::size_t);
 
 double ErrorSums::snr_db() const {
   if (noise == 0) return std::numeric_limits<double>::infinity();
@@ -443,7 +443,7 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
       if (scratch.size() < m * n) scratch.resize(m * n);
       gemm_f64(call.a_f, call.b_f, scratch.data(), m, k, n);
       ErrorSums errors;  // the same for both: fp32 operands are not rounded
-      errors.add_all(c, scratch.data(), m * n);
+      errors.add(c, scratch.data(), m * n);
       stats->accumulation += errors;
       stats->layer += errors;
     }
@@ -519,8 +519,8 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
       }
     }
   }
-  stats->accumulation.add_all(value, exact_c, m * n);
-  stats->layer.add_all(c, wide, m * n);
+  stats->accumulation.add(value, exact_c, m * n);
+  stats->layer.add(c, wide, m * n);
 }
 
 // Rows [r0, r0 + rows) of an operand rounded as one tensor, as a [rows x
@@ -778,7 +778,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
     if (st && fp32_outputs) {
       clock.enter(Phase::statistics);
       const std::vector<float>& want = (*fp32_outputs)[layer];
-      st->network.add_all(out.data(), want.data(), out.size());
+      st->network.add(out.data(), want.data(), out.size());
     }
     if (record_layers) (*record_layers)[layer].assign(out.begin(), out.end());
     ++layer;

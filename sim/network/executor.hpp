@@ -60,21 +60,15 @@ struct ErrorSums {
   double max_abs = 0;  // max |got - want|
   std::uint64_t count = 0;
 
-  void add(double got, double want) {
-    const double e = got - want;
-    signal += want * want;
-    noise += e * e;
-    max_abs = std::max(max_abs, std::abs(e));
-    ++count;
-  }
-  // The pairs (got[i], want[i]), i < n, in kLanes partial sums: pair i goes
-  // to lane i mod kLanes, each lane a chain of additions in index order, and
-  // the lanes are added to the sums in a fixed tree at the end. The bits
-  // depend on the pairs and their order alone (not on threads), and the CPU
-  // runs the kLanes chains side by side instead of waiting on one.
+  // Adds the pairs (got[i], want[i]), i < n, in kLanes partial sums: pair
+  // i goes to lane i mod kLanes, each lane a chain of additions in index
+  // order, and the lanes are added to the sums in a fixed tree at the end.
+  // The bits depend on the pairs and their order alone (not on threads),
+  // and the CPU runs the kLanes chains side by side instead of waiting on
+  // one. max_abs passes over a NaN difference.
   static constexpr std::size_t kLanes = 8;
   template <class Got, class Want>
-  void add_all(const Got* got, const Want* want, std::size_t n);  // for float and double
+  void add(const Got* got, const Want* want, std::size_t n);  // for float and double
   ErrorSums& operator+=(const ErrorSums& o) {
     signal += o.signal;
     noise += o.noise;

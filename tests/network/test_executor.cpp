@@ -750,12 +750,11 @@ Trace synthetic_trace(std::size_t samples) {
   return t;
 }
 
-TEST(ErrorSums, AddAllKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
+TEST(ErrorSums, AddKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
   // The documented order, spelled out: pair i into lane i mod 8, each lane in
   // index order, the lanes added as ((0+1)+(2+3))+((4+5)+(6+7)) onto the
   // sums held before. Values of mixed magnitude, so that another order
-  // changes the bits. A NaN difference is passed over by max_abs, as add()
-  // does.
+  // changes the bits. A NaN difference is passed over by max_abs.
   for (const std::size_t n : {0, 1, 7, 8, 9, 16, 23, 1000}) {
     std::mt19937_64 rng(n);
     std::uniform_real_distribution<double> u(-1.0, 1.0);
@@ -766,9 +765,12 @@ TEST(ErrorSums, AddAllKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
       got[i] = static_cast<float>(want[i] * (1 + 0.01 * u(rng)));
     }
     ErrorSums before;
-    before.add(0.5, 0.25);
+    before.signal = 0.0625;
+    before.noise = 0.0625;
+    before.max_abs = 0.25;
+    before.count = 1;
     ErrorSums sums = before;
-    sums.add_all(got.data(), want.data(), n);
+    sums.add(got.data(), want.data(), n);
 
     double s[8] = {}, q[8] = {}, mx = before.max_abs;
     for (std::size_t i = 0; i < n; ++i) {
@@ -785,7 +787,7 @@ TEST(ErrorSums, AddAllKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
     if (n > 3) {
       got[3] = std::numeric_limits<float>::quiet_NaN();
       ErrorSums with_nan;
-      with_nan.add_all(got.data(), want.data(), n);
+      with_nan.add(got.data(), want.data(), n);
       EXPECT_FALSE(std::isnan(with_nan.max_abs)) << n;
     }
   }
