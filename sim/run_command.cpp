@@ -176,7 +176,7 @@ struct Run {
   const Setup& setup;
   const net::Evaluation& eval;
   const std::optional<Energy>& energy;
-  std::vector<num::EventCounts> weight_events;  // per GEMM layer: Executor::weight_events
+  const net::Executor& lowbit;  // its weight_events
   double load_seconds = 0, energy_seconds = 0;  // wall clock
   double energy_cpu_seconds = 0;                 // the energy measurement's thread CPU time
 };
@@ -410,7 +410,7 @@ ordered_json report(const Run& r) {
     layer["arithmetic"] = arithmetic_json(r.layers[l]);
     layer["gemm"] = {{"m", node.gemm.m}, {"k", node.gemm.k}, {"n", node.gemm.n}, {"groups", node.gemm.groups}};
     layer["macs_per_sample"] = node.gemm.macs();
-    layer["events"] = {{"weights", events_json(r.weight_events[l])},
+    layer["events"] = {{"weights", events_json(r.lowbit.weight_events(l))},
                        {"quantize", events_json(st.quantize)},
                        {"product", events_json(st.product)},
                        {"accumulate", events_json(st.accumulate)},
@@ -532,15 +532,13 @@ int run_or_throw(const RunOptions& o, std::ostream& out, bool progress) {
   }
   const auto t_done = std::chrono::steady_clock::now();
 
-  std::vector<num::EventCounts> weight_events;
-  for (std::size_t l = 0; l < layers.size(); ++l) weight_events.push_back(lowbit.weight_events(l));
   const Run run{o,
                 trace,
                 layers,
                 setup,
                 eval,
                 energy,
-                std::move(weight_events),
+                lowbit,
                 std::chrono::duration<double>(t_eval - t_load).count(),
                 std::chrono::duration<double>(t_done - t_energy).count(),
                 cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_energy};

@@ -134,8 +134,10 @@ class Executor {
     // a deep network holds only the activations alive at one time.
     std::vector<std::vector<float>> values;
     std::vector<const float*> inputs;
-    std::vector<float> f_a, f_b, f_cols;  // f_cols: grown, never shrunk (as d_c)
-    std::vector<double> d_c;              // read through pointers: grown, never shrunk
+    std::vector<float> f_a, f_b;
+    // Read through pointers: grown, never shrunk.
+    std::vector<float> f_cols;
+    std::vector<double> d_c;
     // Per GEMM layer, so that each keeps its size from sample to sample (a
     // vector shrunk for one layer and grown for the next would clear the
     // difference every time): a Conv's lowered activations, rounded, and

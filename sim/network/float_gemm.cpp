@@ -159,8 +159,8 @@ __attribute__((target("avx2"))) void gemm_avx2(const In* a, const In* b, Acc* c,
                                                std::size_t n) {
   gemm_rows<32, false>(a, b, c, m, k, n);
 }
-template <class In, class Acc>
-void gemm_baseline(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
+template <class InA, class InB, class Acc>
+void gemm_baseline(const InA* a, const InB* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
   gemm_rows<32, false>(a, b, c, m, k, n);
 }
 template <class InB>
@@ -173,21 +173,18 @@ __attribute__((target("avx2,fma"))) void gemm_avx2_fma(const double* a, const In
                                                        std::size_t k, std::size_t n) {
   gemm_rows<32, true>(a, b, c, m, k, n);
 }
-template <class InB>
-void gemm_baseline_exact(const double* a, const InB* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
-  gemm_rows<32, false>(a, b, c, m, k, n);
-}
 
-template <class In, class Acc>
-using GemmFn = void (*)(const In*, const In*, Acc*, std::size_t, std::size_t, std::size_t);
+template <class InA, class InB, class Acc>
+using GemmFn = void (*)(const InA*, const InB*, Acc*, std::size_t, std::size_t, std::size_t);
 
 template <class In, class Acc>
 void gemm_dispatch(const In* a, const In* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
-  static const GemmFn<In, Acc> fn = [] {
+  using Fn = GemmFn<In, In, Acc>;
+  static const Fn fn = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return static_cast<GemmFn<In, Acc>>(gemm_avx512<In, Acc>);
-    if (__builtin_cpu_supports("avx2")) return static_cast<GemmFn<In, Acc>>(gemm_avx2<In, Acc>);
-    return static_cast<GemmFn<In, Acc>>(gemm_baseline<In, Acc>);
+    if (__builtin_cpu_supports("avx512f")) return static_cast<Fn>(gemm_avx512<In, Acc>);
+    if (__builtin_cpu_supports("avx2")) return static_cast<Fn>(gemm_avx2<In, Acc>);
+    return static_cast<Fn>(gemm_baseline<In, In, Acc>);
   }();
   fn(a, b, c, m, k, n);
 }
@@ -198,12 +195,12 @@ void gemm_dispatch(const In* a, const In* b, Acc* c, std::size_t m, std::size_t 
 // comes in double.
 template <class InB>
 void gemm_exact_products(const double* a, const InB* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
-  using Fn = void (*)(const double*, const InB*, double*, std::size_t, std::size_t, std::size_t);
+  using Fn = GemmFn<double, InB, double>;
   static const Fn fn = [] {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return static_cast<Fn>(gemm_avx512_fma<InB>);
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return static_cast<Fn>(gemm_avx2_fma<InB>);
-    return static_cast<Fn>(gemm_baseline_exact<InB>);
+    return static_cast<Fn>(gemm_baseline<double, InB, double>);
   }();
   fn(a, b, c, m, k, n);
 }
