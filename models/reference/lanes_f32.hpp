@@ -17,8 +17,10 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "models/numerics/format.hpp"
 
@@ -84,5 +86,49 @@ struct GemmResult;
 // positive.
 void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const QuantizedOperand& b,
                     const GemmConfig& config, GemmResult& result, bool encodings);
+
+// Operands already in float, for a caller that lowers them itself (a
+// network's convolutions write them straight into this layout, where the
+// operands above are converted, and B packed, on every call): A [m x k]
+// row-major; B [k x n] in column panels of kF32PanelCols, each k rows of
+// kF32PanelCols values (f32_b_index), columns n .. f32_padded_cols(n)
+// zero, so that every kernel's panel, the narrower last one too, reads B
+// in place, in consecutive rows.
+struct F32Operands {
+  const float* a;
+  const float* b;
+  std::size_t m, k, n;
+};
+// The widest panel of columns, of which every kernel's width divides.
+inline constexpr std::size_t kF32PanelCols = 64;
+[[nodiscard]] constexpr std::size_t f32_padded_cols(std::size_t n) {
+  return (n + kF32PanelCols - 1) / kF32PanelCols * kF32PanelCols;
+}
+// Storage for B's layout: each panel row a whole number of 64-byte cache
+// lines from a line's start, so that no vector load splits two lines.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor): rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+using F32Buffer = std::vector<float, CacheLineAllocator<float>>;
+// Where B's element (kk, j) lies, and the floats the layout takes.
+[[nodiscard]] constexpr std::size_t f32_b_index(std::size_t k, std::size_t kk, std::size_t j) {
+  return j / kF32PanelCols * k * kF32PanelCols + kk * kF32PanelCols + j % kF32PanelCols;
+}
+[[nodiscard]] constexpr std::size_t f32_b_size(std::size_t k, std::size_t n) { return k * f32_padded_cols(n); }
+// accumulate_products(qa, qb, config, result, false) where plan_f32 gave
+// `plan` for qa and qb, use_f32_lanes holds, K is positive, and ops hold
+// qa's and qb's values as floats: the same c, stats and counts.
+void accumulate_f32(const F32Plan& plan, const F32Operands& ops, const GemmConfig& config, GemmResult& result);
 
 }  // namespace accsim::ref

@@ -21,7 +21,8 @@ struct Tally {
 struct Job {
   const float* a_rows;   // `rows` rows of k values
   std::size_t rows;
-  const float* panel;    // k rows of `width` values
+  const float* panel;    // k rows of `width` values, `panel_stride` apart
+  std::size_t panel_stride;
   std::size_t k, chunk;  // chunk == k: sequential
   const F32Plan* plan;
   float* chunk_sums;     // per row, ceil(k / chunk) rows of `width` chunk sums

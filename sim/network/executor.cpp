@@ -251,6 +251,10 @@ struct ConstantOperand {
   std::vector<float> f;
   std::vector<QuantizedOperand> q;
   std::vector<QuantizedOperand> q_t;  // q's pieces transposed, where the layer runs transposed
+  // A Conv's pieces as the float lanes read them (where plan_f32 takes
+  // its formats): q's values [m x k] as floats, or, transposed, q_t's
+  // [k x m] in their B layout (ref::F32Operands).
+  std::vector<ref::F32Buffer> lanes;
 };
 
 struct Executor::Prepared {
@@ -347,10 +351,25 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
             quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
         p->weight_events += whole.events;
         p->transposed = conv && conv_transposed(arith.config, static_cast<std::size_t>(g.m), static_cast<std::size_t>(g.n));
+        const ref::GemmConfig& cfg = arith.config;
+        const bool lanes = conv && ref::plan_f32(cfg, cfg.order.merge(cfg.accumulator), whole, whole).has_value();
         for (std::int64_t grp = 0; grp < g.groups; ++grp) {
           QuantizedOperand slice =
               slice_rows(whole, static_cast<std::size_t>(grp * g.m), static_cast<std::size_t>((grp + 1) * g.m));
           if (p->transposed) op.q_t.push_back(transpose(slice));
+          // As floats (exact: plan_f32 checked the format): W [m x k], or
+          // W^T [k x m] in the lanes' B layout.
+          if (lanes && p->transposed) {
+            const QuantizedOperand& q = op.q_t.back();
+            ref::F32Buffer& f = op.lanes.emplace_back(ref::f32_b_size(q.rows, q.cols), 0.0f);
+            for (std::size_t r = 0; r < q.rows; ++r) {
+              for (std::size_t c = 0; c < q.cols; ++c) {
+                f[ref::f32_b_index(q.rows, r, c)] = static_cast<float>(q.values[r * q.cols + c]);
+              }
+            }
+          } else if (lanes) {
+            op.lanes.emplace_back(slice.values.begin(), slice.values.end());
+          }
           op.q.push_back(std::move(slice));
         }
       }
@@ -428,6 +447,11 @@ struct GemmCall {
   const QuantizedOperand* qa = nullptr;
   const QuantizedOperand* qb = nullptr;
   bool transposed = false;
+  // With `lanes_plan`, the accumulation runs on these floats in the float
+  // lanes' layout (ref::F32Operands), which hold qa's and qb's values; qa
+  // and qb then give only shapes and scales.
+  const ref::F32Plan* lanes_plan = nullptr;
+  ref::F32Operands lanes{};
 };
 
 // `r` holds the accumulation's result (its storage reused from call to
@@ -453,6 +477,8 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
   config.threads = 1;  // the caller parallelizes over samples
   if (engine) {
     r = engine(call.layer, *call.qa, *call.qb, config);
+  } else if (call.lanes_plan != nullptr) {
+    ref::accumulate_f32(*call.lanes_plan, call.lanes, config, r);
   } else {
     ref::accumulate_products(*call.qa, *call.qb, config, r, /*encodings=*/false);  // only values are read here
   }
@@ -497,7 +523,9 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
   double* const value = wide + m * n;
   double* const exact_c = value + m * n;
   const num::Format& mul = call.arith.config.multiplier;
-  if (sums_exact_in_double(mul, k)) {
+  if (call.lanes_plan != nullptr) {  // the run checked sums_exact_in_double
+    gemm_exact_sums(mul, call.lanes, exact);
+  } else if (sums_exact_in_double(mul, k)) {
     gemm_exact_sums(mul, call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols);
   } else {
     gemm_f64(call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols,
@@ -637,7 +665,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const float* x = ws.inputs[0];
       const float* w = prep.a ? prep.a->f.data() : ws.inputs[1];
       // Activations (and weights that are not constant) rounded whole.
-      const QuantizedOperand* qx_rounded = nullptr;
+      Workspace::RoundedValue* qx_rounded = nullptr;
       const bool t = reference && prep.transposed && !ws.engine;  // C^T = im2row(X) * W^T
       QuantizedOperand qw_whole;
       std::vector<QuantizedOperand> qw_groups;
@@ -648,7 +676,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         const Scaling xs_scaling = operand_scaling(scaling, false);
         for (std::size_t i = 0; i < rounded_used; ++i) {
           const Workspace::RoundedValue& r = ws.rounded[i];
-          if (r.value == xv && r.format == mul && r.scaling == xs_scaling) qx_rounded = &r.q;
+          if (r.value == xv && r.format == mul && r.scaling == xs_scaling) qx_rounded = &ws.rounded[i];
         }
         if (qx_rounded == nullptr) {
           if (rounded_used == ws.rounded.size()) ws.rounded.emplace_back();
@@ -657,9 +685,10 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           r.format = mul;
           r.scaling = xs_scaling;
           quantize_runtime(x, 1, static_cast<std::size_t>(xs[1] * plane), mul, xs_scaling, false, ScaleAxis::rows, 2, r.q);
-          qx_rounded = &r.q;
+          r.f_ready = false;
+          qx_rounded = &r;
         }
-        if (st) st->quantize += qx_rounded->events;
+        if (st) st->quantize += qx_rounded->q.events;
         if (prep.a) {
           qw = t ? &prep.a->q_t : &prep.a->q;
         } else {
@@ -675,6 +704,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         clock.enter(Phase::lower);
         const float* w_group = w + static_cast<std::size_t>(grp) * m * k;
         GemmCall call{layer, arith, m, k, n, w_group, nullptr};
+        std::optional<ref::F32Plan> lanes_plan;
         if (!reference || st) {
           // The unrounded activations: the fp32 engine's operand, or the
           // `layer` yardstick's.
@@ -688,22 +718,9 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
           qc.rows = t ? n : k;
           qc.cols = t ? k : n;
           qc.axis = t ? ScaleAxis::rows : ScaleAxis::cols;
-          const QuantizedOperand& qx = *qx_rounded;
+          const QuantizedOperand& qx = qx_rounded->q;
           qc.scale = qx.scale;
           const QuantizedOperand& weights = (*qw)[static_cast<std::size_t>(grp)];
-          // The double lanes read only values: the encodings are lowered
-          // when another path will read them (the general path, or an
-          // engine in place of the reference GEMM). The lanes' plan depends
-          // on the formats and on the values being finite, which lowering
-          // (padding with zeros) does not change.
-          const bool need_bits =
-              ws.engine || !ref::plan_fast(arith.config, arith.config.order.merge(arith.config.accumulator), weights, qx);
-          qc.values.resize(k * n);
-          if (need_bits) {
-            qc.bits.resize(k * n);
-          } else {
-            qc.bits.clear();
-          }
           const std::size_t offset = static_cast<std::size_t>(grp * cg * plane);
           const auto lower = [&](const auto* src, auto pad, auto* dst) {
             if (t) {
@@ -712,8 +729,58 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
               im2col(src + offset, cg, xs[2], xs[3], conv.window, os[2], os[3], pad, dst);
             }
           };
-          if (need_bits) lower(qx.bits.data(), std::uint64_t{0}, qc.bits.data());
-          lower(qx.values.data(), 0.0, qc.values.data());
+          // The float lanes, where they take the GEMM (as in
+          // ref::accumulate_products) and its exact sums fit double (the
+          // `acc` yardstick reads the same floats): the rounded activations
+          // are lowered as floats straight into the lanes' layout, beside
+          // the weights prepared in it, instead of into doubles that the
+          // lanes convert and pack on every call.
+          const ref::GemmConfig& cfg = arith.config;
+          const num::Format c_format = cfg.order.merge(cfg.accumulator);
+          if (!ws.engine && prep.a && !prep.a->lanes.empty() && cfg.allow_f32_lanes &&
+              sums_exact_in_double(mul, k)) {
+            lanes_plan = ref::plan_f32(cfg, c_format, weights, qx);
+            if (lanes_plan && !ref::use_f32_lanes(*lanes_plan)) lanes_plan.reset();
+          }
+          if (lanes_plan) {
+            if (!qx_rounded->f_ready) {
+              qx_rounded->f.assign(qx.values.begin(), qx.values.end());  // exact: plan_f32 checked the format
+              qx_rounded->f_ready = true;
+            }
+            ref::F32Buffer& lowered = ws.layer[layer].lanes_cols;
+            const float* const xf = qx_rounded->f.data() + offset;
+            if (t) {  // A: im2row(X) [n x k], row-major
+              lowered.resize(n * k);
+              im2row(xf, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, lowered.data());
+            } else {  // B: im2col(X) [k x n] in the lanes' layout
+              const std::size_t size = ref::f32_b_size(k, n);
+              if (lowered.size() != size) lowered.assign(size, 0.0f);  // the padding, once for the layer
+              constexpr auto kPanel = static_cast<std::int64_t>(ref::kF32PanelCols);
+              im2col(xf, cg, xs[2], xs[3], conv.window, os[2], os[3], 0.0f, lowered.data(), kPanel, kPanel,
+                     static_cast<std::int64_t>(k) * kPanel);
+            }
+            const ref::F32Buffer& w_lanes = prep.a->lanes[static_cast<std::size_t>(grp)];
+            call.lanes = t ? ref::F32Operands{lowered.data(), w_lanes.data(), n, k, m}
+                           : ref::F32Operands{w_lanes.data(), lowered.data(), m, k, n};
+            call.lanes_plan = &*lanes_plan;
+            qc.values.clear();
+            qc.bits.clear();
+          } else {
+            // The double lanes read only values: the encodings are lowered
+            // when another path will read them (the general path, or an
+            // engine in place of the reference GEMM). The lanes' plan
+            // depends on the formats and on the values being finite, which
+            // lowering (padding with zeros) does not change.
+            const bool need_bits = ws.engine || !ref::plan_fast(cfg, c_format, weights, qx);
+            qc.values.resize(k * n);
+            if (need_bits) {
+              qc.bits.resize(k * n);
+            } else {
+              qc.bits.clear();
+            }
+            if (need_bits) lower(qx.bits.data(), std::uint64_t{0}, qc.bits.data());
+            lower(qx.values.data(), 0.0, qc.values.data());
+          }
           call.qa = t ? &qc : &weights;
           call.qb = t ? &weights : &qc;
           call.transposed = t;

@@ -35,6 +35,7 @@
 
 #include "models/numerics/events.hpp"
 #include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
 #include "sim/network/graph.hpp"
 
 namespace accsim::net {
@@ -140,10 +141,12 @@ class Executor {
     std::vector<double> d_c;
     // Per GEMM layer, so that each keeps its size from sample to sample (a
     // vector shrunk for one layer and grown for the next would clear the
-    // difference every time): a Conv's lowered activations, rounded, and
-    // the accumulation's result.
+    // difference every time): a Conv's lowered activations, rounded (as
+    // an operand, or as floats in the float lanes' layout, whose padding
+    // columns stay zero), and the accumulation's result.
     struct LayerBuffers {
       ref::QuantizedOperand q_cols;
+      ref::F32Buffer lanes_cols;
       ref::GemmResult result;
     };
     std::vector<LayerBuffers> layer;
@@ -155,6 +158,8 @@ class Executor {
       num::Format format;
       ref::Scaling scaling = ref::Scaling::none;
       ref::QuantizedOperand q;
+      std::vector<float> f;  // q's values as floats, once a layer asks (f_ready)
+      bool f_ready = false;
     };
     std::deque<RoundedValue> rounded;
     PhaseTimes* phase_times = nullptr;  // when set, run() adds its CPU time by phase

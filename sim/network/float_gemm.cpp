@@ -125,25 +125,30 @@ ACCSIM_GEMM_INLINE void tail_columns(const InA* a, const InB* b, Acc* c, std::si
   }
 }
 
-// Wide tiles, then single vectors, then (for 64-byte vectors) half vectors,
-// then single elements.
-template <std::size_t R, std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
-ACCSIM_GEMM_INLINE void row_block(const InA* a, const InB* b, Acc* c, std::size_t i0, std::size_t k, std::size_t n) {
-  constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
-  std::size_t j = 0;
-  for (; j + 3 * L <= n; j += 3 * L) tile<R, 3, Bytes, Fma>(a, b, c, i0, j, k, n);
-  for (; j + L <= n; j += L) tile<R, 1, Bytes, Fma>(a, b, c, i0, j, k, n);
-  if constexpr (Bytes > 32) {
-    for (; j + L / 2 <= n; j += L / 2) tile<R, 1, Bytes / 2, Fma>(a, b, c, i0, j, k, n);
-  }
-  tail_columns<Fma>(a, b, c, i0, i0 + R, j, k, n);
+// Columns [j0, j0 + Vecs * L) for every row: blocks of kRows rows, then
+// single rows. The strip's columns of B (k rows of Vecs vectors) stay in
+// L1 for every block of rows, where a loop over rows outside would read
+// all of B from L2 once per block.
+template <std::size_t Vecs, std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void strip(const InA* a, const InB* b, Acc* c, std::size_t j0, std::size_t m, std::size_t k,
+                              std::size_t n) {
+  std::size_t i = 0;
+  for (; i + kRows <= m; i += kRows) tile<kRows, Vecs, Bytes, Fma>(a, b, c, i, j0, k, n);
+  for (; i < m; ++i) tile<1, Vecs, Bytes, Fma>(a, b, c, i, j0, k, n);
 }
 
+// Strips of wide tiles, then of single vectors, then (for 64-byte vectors)
+// of half vectors, then single elements.
 template <std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
 ACCSIM_GEMM_INLINE void gemm_rows(const InA* a, const InB* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
-  std::size_t i = 0;
-  for (; i + kRows <= m; i += kRows) row_block<kRows, Bytes, Fma>(a, b, c, i, k, n);
-  for (; i < m; ++i) row_block<1, Bytes, Fma>(a, b, c, i, k, n);
+  constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
+  std::size_t j = 0;
+  for (; j + 3 * L <= n; j += 3 * L) strip<3, Bytes, Fma>(a, b, c, j, m, k, n);
+  for (; j + L <= n; j += L) strip<1, Bytes, Fma>(a, b, c, j, m, k, n);
+  if constexpr (Bytes > 32) {
+    for (; j + L / 2 <= n; j += L / 2) strip<1, Bytes / 2, Fma>(a, b, c, j, m, k, n);
+  }
+  tail_columns<Fma>(a, b, c, 0, m, j, k, n);
 }
 
 // One instance per ISA, chosen at run time: the arithmetic (and so every
@@ -206,17 +211,21 @@ void gemm_exact_products(const double* a, const InB* b, double* c, std::size_t m
 }
 
 // The exact sums on a narrow grid, in integers. The operands come as
-// doubles, A [m x k] and B [k x n] row-major, each value x standing for the
-// integer x * inverse_unit. Packed, A holds m rows of int16 [m x k2] (k2: k
+// doubles or floats (T), A [m x k] row-major and B [k x n] in blocks of
+// b_block_cols columns (element (kk, j) at (j / b_block_cols) *
+// b_block_step + kk * b_stride + j % b_block_cols: row-major is one block),
+// each value x standing for the integer x * inverse_unit. Packed, A holds m rows of int16 [m x k2] (k2: k
 // rounded up to even, the pad 0); B int16 pairs [k2 / 2][n2][2], element
 // (p, j) holding B[2p][j] and B[2p + 1][j], n2 being n rounded up to a
 // whole vector of int32 lanes (padding columns 0). One madd step multiplies
 // 2 x L int16 pairs and adds each pair's two products into one of L int32
 // lanes: column j's lane gains A[i][2p] B[2p][j] + A[i][2p + 1] B[2p + 1][j],
 // exactly.
+template <class T>
 struct IntGemm {
-  const double* a_values;
-  const double* b_values;
+  const T* a_values;
+  const T* b_values;
+  std::size_t b_block_cols, b_block_step, b_stride;
   double inverse_unit;  // 2^-lsb
   double limit;         // the largest integer a value may stand for
   std::int16_t* a;      // packed, m * k2
@@ -264,8 +273,8 @@ struct IntVec<16> {
 // C[i0 .. i0+R) x [j0 .. j0 + Vecs * L), clipped to n: R x Vecs vectors of
 // int32 lanes stay in registers for a block of steps, then go into exact
 // double sums.
-template <std::size_t R, std::size_t Vecs, std::size_t Bytes>
-ACCSIM_GEMM_INLINE void int_tile(const IntGemm& g, std::size_t i0, std::size_t j0) {
+template <std::size_t R, std::size_t Vecs, std::size_t Bytes, class T>
+ACCSIM_GEMM_INLINE void int_tile(const IntGemm<T>& g, std::size_t i0, std::size_t j0) {
   using I16 = typename IntVec<Bytes>::I16;
   using I32 = typename IntVec<Bytes>::I32;
   constexpr std::size_t L = Bytes / 4, W = Vecs * L;
@@ -300,10 +309,22 @@ ACCSIM_GEMM_INLINE void int_tile(const IntGemm& g, std::size_t i0, std::size_t j
 // included); one converter per ISA, chosen by the kernel's vector bytes.
 template <std::size_t Bytes>
 using IsaTag = std::integral_constant<std::size_t, Bytes>;
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m128i grid_ints(IsaTag<64>, const double* src,
+// Eight (AVX-512) or four (AVX2) values widened to doubles (exact).
+__attribute__((target("avx512f"))) inline __m512d load_pd(IsaTag<64>, const double* src) {
+  return _mm512_loadu_pd(src);
+}
+__attribute__((target("avx512f"))) inline __m512d load_pd(IsaTag<64>, const float* src) {
+  return _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(src));  // the maskz form: see grid_ints
+}
+__attribute__((target("avx2"))) inline __m256d load_pd(IsaTag<32>, const double* src) { return _mm256_loadu_pd(src); }
+__attribute__((target("avx2"))) inline __m256d load_pd(IsaTag<32>, const float* src) {
+  return _mm256_cvtps_pd(_mm_loadu_ps(src));
+}
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m128i grid_ints(IsaTag<64> isa, const T* src,
                                                                                        double inverse_unit,
                                                                                        double limit, bool& bad) {
-  const __m512d u = _mm512_mul_pd(_mm512_loadu_pd(src), _mm512_set1_pd(inverse_unit));
+  const __m512d u = _mm512_mul_pd(load_pd(isa, src), _mm512_set1_pd(inverse_unit));
   // The maskz forms, all lanes on: the plain ones start from an undefined
   // register, which GCC 12 reports as maybe uninitialized.
   const __m256i v = _mm512_maskz_cvttpd_epi32(0xff, u);  // 0x80000000 where out of range or NaN
@@ -312,10 +333,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m128i gri
   bad |= off != 0;
   return _mm256_maskz_cvtepi32_epi16(0xff, v);
 }
-__attribute__((target("avx2"))) inline __m128i grid_ints(IsaTag<32>, const double* src, double inverse_unit,
+template <class T>
+__attribute__((target("avx2"))) inline __m128i grid_ints(IsaTag<32> isa, const T* src, double inverse_unit,
                                                          double limit, bool& bad) {
   const __m256d scale = _mm256_set1_pd(inverse_unit), lim = _mm256_set1_pd(limit), sign = _mm256_set1_pd(-0.0);
-  const __m256d u0 = _mm256_mul_pd(_mm256_loadu_pd(src), scale), u1 = _mm256_mul_pd(_mm256_loadu_pd(src + 4), scale);
+  const __m256d u0 = _mm256_mul_pd(load_pd(isa, src), scale), u1 = _mm256_mul_pd(load_pd(isa, src + 4), scale);
   const __m128i v0 = _mm256_cvttpd_epi32(u0), v1 = _mm256_cvttpd_epi32(u1);
   const __m256d off0 = _mm256_or_pd(_mm256_cmp_pd(_mm256_cvtepi32_pd(v0), u0, _CMP_NEQ_UQ),
                                     _mm256_cmp_pd(_mm256_andnot_pd(sign, u0), lim, _CMP_NLE_UQ));
@@ -331,7 +353,8 @@ ACCSIM_GEMM_INLINE std::int16_t grid_int(double x, double inverse_unit, double l
   bad |= static_cast<double>(v) != u;
   return static_cast<std::int16_t>(v);
 }
-inline __m128i grid_ints(IsaTag<16>, const double* src, double inverse_unit, double limit, bool& bad) {
+template <class T>
+inline __m128i grid_ints(IsaTag<16>, const T* src, double inverse_unit, double limit, bool& bad) {
   alignas(16) std::int16_t v[8];
   for (std::size_t i = 0; i < 8; ++i) v[i] = grid_int(src[i], inverse_unit, limit, bad);
   return _mm_load_si128(reinterpret_cast<const __m128i*>(v));
@@ -340,8 +363,8 @@ inline __m128i grid_ints(IsaTag<16>, const double* src, double inverse_unit, dou
 // A row of A, its pad to `padded` zeros; a pair of rows of B interleaved
 // (row1 null: zeros), its pad to `padded` columns zeros. False where a
 // value is off the grid.
-template <std::size_t Bytes>
-ACCSIM_GEMM_INLINE bool pack_row(const double* src, std::size_t count, std::size_t padded, double inverse_unit,
+template <std::size_t Bytes, class T>
+ACCSIM_GEMM_INLINE bool pack_row(const T* src, std::size_t count, std::size_t padded, double inverse_unit,
                                  double limit, std::int16_t* dst) {
   bool bad = false;
   std::size_t i = 0;
@@ -352,8 +375,8 @@ ACCSIM_GEMM_INLINE bool pack_row(const double* src, std::size_t count, std::size
   for (; i < padded; ++i) dst[i] = 0;
   return !bad;
 }
-template <std::size_t Bytes>
-ACCSIM_GEMM_INLINE bool pack_pair(const double* row0, const double* row1, std::size_t count, std::size_t padded,
+template <std::size_t Bytes, class T>
+ACCSIM_GEMM_INLINE bool pack_pair(const T* row0, const T* row1, std::size_t count, std::size_t padded,
                                   double inverse_unit, double limit, std::int16_t* dst) {
   bool bad = false;
   std::size_t j = 0;
@@ -373,8 +396,8 @@ ACCSIM_GEMM_INLINE bool pack_pair(const double* row0, const double* row1, std::s
 
 // One strip of columns [j0, j0 + Vecs * L) for every row: blocks of rows
 // inside, so that the strip of B stays in cache for all of A's rows.
-template <std::size_t Vecs, std::size_t Bytes>
-ACCSIM_GEMM_INLINE void int_strip(const IntGemm& g, std::size_t j0) {
+template <std::size_t Vecs, std::size_t Bytes, class T>
+ACCSIM_GEMM_INLINE void int_strip(const IntGemm<T>& g, std::size_t j0) {
   std::size_t i = 0;
   for (; i + kRows <= g.m; i += kRows) int_tile<kRows, Vecs, Bytes>(g, i, j0);
   for (; i < g.m; ++i) int_tile<1, Vecs, Bytes>(g, i, j0);
@@ -383,15 +406,18 @@ ACCSIM_GEMM_INLINE void int_strip(const IntGemm& g, std::size_t j0) {
 // Packs A and B into g's buffers, then C: strips of Vecs vectors of
 // columns, then of single vectors. False, with nothing computed, where an
 // operand holds a value off the grid.
-template <std::size_t Vecs, std::size_t Bytes>
-ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm& g) {
+template <std::size_t Vecs, std::size_t Bytes, class T>
+ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm<T>& g) {
   for (std::size_t i = 0; i < g.m; ++i) {
     if (!pack_row<Bytes>(g.a_values + i * g.k, g.k, g.k2, g.inverse_unit, g.limit, g.a + i * g.k2)) return false;
   }
   for (std::size_t kk = 0; kk < g.k; kk += 2) {
-    const double* row1 = kk + 1 < g.k ? g.b_values + (kk + 1) * g.n : nullptr;
-    if (!pack_pair<Bytes>(g.b_values + kk * g.n, row1, g.n, g.n2, g.inverse_unit, g.limit, g.b + kk * g.n2)) {
-      return false;
+    for (std::size_t j0 = 0; j0 < g.n; j0 += g.b_block_cols) {
+      const std::size_t cols = std::min(g.b_block_cols, g.n - j0);
+      const T* row0 = g.b_values + j0 / g.b_block_cols * g.b_block_step + kk * g.b_stride;
+      const T* row1 = kk + 1 < g.k ? row0 + g.b_stride : nullptr;
+      const std::size_t padded = j0 + cols == g.n ? g.n2 - j0 : cols;  // the last block pads to n2
+      if (!pack_pair<Bytes>(row0, row1, cols, padded, g.inverse_unit, g.limit, g.b + kk * g.n2 + 2 * j0)) return false;
     }
   }
   constexpr std::size_t L = Bytes / 4;
@@ -401,11 +427,63 @@ ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm& g) {
   return true;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(const IntGemm& g) {
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(const IntGemm<T>& g) {
   return int_gemm<4, 64>(g);
 }
-__attribute__((target("avx2"))) bool int_gemm_avx2(const IntGemm& g) { return int_gemm<2, 32>(g); }
-bool int_gemm_baseline(const IntGemm& g) { return int_gemm<2, 16>(g); }
+template <class T>
+__attribute__((target("avx2"))) bool int_gemm_avx2(const IntGemm<T>& g) {
+  return int_gemm<2, 32>(g);
+}
+template <class T>
+bool int_gemm_baseline(const IntGemm<T>& g) {
+  return int_gemm<2, 16>(g);
+}
+
+// gemm_exact_sums on the int16 kernel (int16_grid(format), k > 0): false,
+// with nothing computed, where an operand holds a value off the grid.
+template <class T>
+bool int16_exact_sums(const num::Format& format, const T* a, const T* b, std::size_t b_block_cols,
+                      std::size_t b_block_step, std::size_t b_stride, double* c, std::size_t m, std::size_t k,
+                      std::size_t n) {
+  const num::fast::Span v = num::fast::span_of(format);
+  // Values are below 2^w units in magnitude, a pair of products below
+  // 2 (2^w - 1)^2.
+  const int w = v.msb - v.lsb + 1;
+  const double limit = std::ldexp(1.0, w) - 1;
+  const LaneIsa isa = ref::lane_isa();
+  const std::size_t lanes = isa == LaneIsa::avx512 ? 16 : isa == LaneIsa::avx2 ? 8 : 4;
+  thread_local std::vector<std::int16_t> a16, b16;
+  IntGemm<T> g{};
+  g.a_values = a;
+  g.b_values = b;
+  g.b_block_cols = b_block_cols;
+  g.b_block_step = b_block_step;
+  g.b_stride = b_stride;
+  g.inverse_unit = std::ldexp(1.0, -v.lsb);
+  g.limit = limit;
+  g.c = c;
+  g.m = m;
+  g.k = k;
+  g.n = n;
+  g.k2 = k + (k & 1);
+  g.n2 = (n + lanes - 1) / lanes * lanes;
+  g.block_pairs = static_cast<std::size_t>(static_cast<double>(std::numeric_limits<std::int32_t>::max()) /
+                                           (2 * limit * limit));
+  g.unit = std::ldexp(1.0, 2 * v.lsb);
+  // Grown, never shrunk (read by pointer): a shrunk vector grown again
+  // would clear the difference.
+  if (a16.size() < m * g.k2) a16.resize(m * g.k2);
+  if (b16.size() < g.k2 * g.n2) b16.resize(g.k2 * g.n2);
+  g.a = a16.data();
+  g.b = b16.data();
+  switch (isa) {
+    case LaneIsa::avx512: return int_gemm_avx512(g);
+    case LaneIsa::avx2: return int_gemm_avx2(g);
+    case LaneIsa::baseline: break;
+  }
+  return int_gemm_baseline(g);
+}
 
 }  // namespace
 
@@ -458,45 +536,27 @@ void gemm_exact_sums(const num::Format& format, const double* a, const double* b
                      std::size_t k, std::size_t n) {
   assert(sums_exact_in_double(format, k));
   if (m == 0 || n == 0) return;
-  if (!int16_grid(format) || k == 0) {
+  if (!int16_grid(format) || k == 0 || !int16_exact_sums(format, a, b, n, 0, n, c, m, k, n)) {
     gemm_f64_exact_sums(a, b, c, m, k, n);
+  }
+}
+
+void gemm_exact_sums(const num::Format& format, const ref::F32Operands& ops, double* c) {
+  const std::size_t m = ops.m, k = ops.k, n = ops.n;
+  assert(sums_exact_in_double(format, k));
+  if (m == 0 || n == 0) return;
+  constexpr std::size_t kCols = ref::kF32PanelCols;
+  if (int16_grid(format) && k > 0 && int16_exact_sums(format, ops.a, ops.b, kCols, k * kCols, kCols, c, m, k, n)) {
     return;
   }
-  const num::fast::Span v = num::fast::span_of(format);
-  // Values are below 2^w units in magnitude, a pair of products below
-  // 2 (2^w - 1)^2.
-  const int w = v.msb - v.lsb + 1;
-  const double limit = std::ldexp(1.0, w) - 1;
-  const LaneIsa isa = ref::lane_isa();
-  const std::size_t lanes = isa == LaneIsa::avx512 ? 16 : isa == LaneIsa::avx2 ? 8 : 4;
-  thread_local std::vector<std::int16_t> a16, b16;
-  IntGemm g{};
-  g.a_values = a;
-  g.b_values = b;
-  g.inverse_unit = std::ldexp(1.0, -v.lsb);
-  g.limit = limit;
-  g.c = c;
-  g.m = m;
-  g.k = k;
-  g.n = n;
-  g.k2 = k + (k & 1);
-  g.n2 = (n + lanes - 1) / lanes * lanes;
-  g.block_pairs = static_cast<std::size_t>(static_cast<double>(std::numeric_limits<std::int32_t>::max()) /
-                                           (2 * limit * limit));
-  g.unit = std::ldexp(1.0, 2 * v.lsb);
-  // Grown, never shrunk (read by pointer): a shrunk vector grown again
-  // would clear the difference.
-  if (a16.size() < m * g.k2) a16.resize(m * g.k2);
-  if (b16.size() < g.k2 * g.n2) b16.resize(g.k2 * g.n2);
-  g.a = a16.data();
-  g.b = b16.data();
-  bool ok = false;
-  switch (isa) {
-    case LaneIsa::avx512: ok = int_gemm_avx512(g); break;
-    case LaneIsa::avx2: ok = int_gemm_avx2(g); break;
-    case LaneIsa::baseline: ok = int_gemm_baseline(g); break;
+  // Widened (exact) for dgemm.
+  thread_local std::vector<double> wide_a, wide_b;
+  wide_a.assign(ops.a, ops.a + m * k);
+  wide_b.resize(k * n);
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    for (std::size_t j = 0; j < n; ++j) wide_b[kk * n + j] = ops.b[ref::f32_b_index(k, kk, j)];
   }
-  if (!ok) gemm_f64_exact_sums(a, b, c, m, k, n);
+  gemm_f64_exact_sums(wide_a.data(), wide_b.data(), c, m, k, n);
 }
 
 bool products_exact_in_double(const num::Format& format) {

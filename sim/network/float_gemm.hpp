@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "models/numerics/format.hpp"
+#include "models/reference/lanes_f32.hpp"
 
 namespace accsim::net {
 
@@ -59,6 +60,10 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
 // gemm_f64_exact_sums.
 void gemm_exact_sums(const num::Format& format, const double* a, const double* b, double* c, std::size_t m,
                      std::size_t k, std::size_t n);
+// The same for operands holding those values as floats (exact: the
+// format's values fit a float) in the float lanes' layout: what a
+// convolution lowered straight into that layout hands the lanes.
+void gemm_exact_sums(const num::Format& format, const ref::F32Operands& ops, double* c);
 // Whether the values of `format` are integers of at most 15 bits (sign
 // apart) in units of its last place, 2^lsb of num::fast::span_of.
 [[nodiscard]] bool int16_grid(const num::Format& format);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
+#include <cassert>
 #include <cstdint>
 #include <span>
 
@@ -38,13 +40,53 @@ inline ValidRange valid_outputs(std::int64_t out, std::int64_t in, std::int64_t 
 // (c * kernel_h + r) * kernel_w + s: the same order as the weights
 // [M, C/group, kH, kW], so row k of the lowered matrix meets weight column k.
 // Positions in the padding get `pad`. S and T may differ (floats lowered
-// into doubles: exact). Rows lie `row_stride` elements apart (0: out_h *
-// out_w, packed), so that the lowered samples of a batch can stand side by
-// side as the column blocks of one matrix.
+// into doubles: exact). Element (row, col) goes to cols + row * row_stride
+// + (col / block_cols) * block_step + col % block_cols: by default (0, 0,
+// 0) packed row-major; with a row_stride alone, rows that far apart (the
+// lowered samples of a batch side by side as the column blocks of one
+// matrix); with blocks (block_cols a power of two), in panels of
+// block_cols columns (the float lanes' layout, ref::F32Operands).
 template <class S, class T>
 void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t in_w, const Window2d& w,
-            std::int64_t out_h, std::int64_t out_w, T pad, T* cols, std::int64_t row_stride = 0) {
-  if (row_stride == 0) row_stride = out_h * out_w;
+            std::int64_t out_h, std::int64_t out_w, T pad, T* cols, std::int64_t row_stride = 0,
+            std::int64_t block_cols = 0, std::int64_t block_step = 0) {
+  const std::int64_t n = out_h * out_w;
+  if (row_stride == 0) row_stride = n;
+  // Column j's place in a row: (j >> block_bits) * block_step + (j & mask),
+  // by shifts, not divisions (a few columns at a time between two lines'
+  // padding would pay a division each); one block: 63 bits, every bit.
+  const bool blocked = block_cols != 0 && block_cols < n;
+  assert(!blocked || std::has_single_bit(static_cast<std::uint64_t>(block_cols)));
+  const int block_bits = blocked ? std::countr_zero(static_cast<std::uint64_t>(block_cols)) : 63;
+  const std::int64_t mask = blocked ? block_cols - 1 : -1;
+  const auto at = [&](T* row, std::int64_t j) { return row + (j >> block_bits) * block_step + (j & mask); };
+  // Where the block holding column j0 ends, or j1 if sooner.
+  const auto block_end = [&](std::int64_t j0, std::int64_t j1) { return blocked ? std::min(j1, (j0 | mask) + 1) : j1; };
+  // Columns [j0, j1) of a row, block by block: the padding, or (copy)
+  // element j from src[j - j0].
+  const auto fill = [&](T* row, std::int64_t j0, std::int64_t j1) {
+    while (j0 < j1) {
+      const std::int64_t end = block_end(j0, j1);
+      std::fill(at(row, j0), at(row, j0) + (end - j0), pad);
+      j0 = end;
+    }
+  };
+  const auto copy = [&](T* row, std::int64_t j0, std::int64_t j1, const S* src) {
+    while (j0 < j1) {
+      const std::int64_t end = block_end(j0, j1);
+      T* dst = at(row, j0);
+      for (std::int64_t j = 0; j < end - j0; ++j) dst[j] = static_cast<T>(src[j]);
+      src += end - j0;
+      j0 = end;
+    }
+  };
+  // Stride 1 with as many output columns as input ones (a "same" padded
+  // convolution): column j = oy * out_w + ox of a row reads input element
+  // j + shift, one shift per row, so the row is one copy from the first
+  // element inside the input to the last, whose columns in the padding
+  // (between one output line's last inside and the next one's first) are
+  // then set to the pad.
+  const bool shifted = w.stride_h == 1 && w.stride_w == 1 && out_w == in_w;
   for (std::int64_t c = 0; c < channels; ++c) {
     const S* plane = x + c * in_h * in_w;
     for (std::int64_t r = 0; r < w.kernel_h; ++r) {
@@ -53,20 +95,37 @@ void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t i
         T* row = cols + ((c * w.kernel_h + r) * w.kernel_w + s) * row_stride;
         const std::int64_t offset = s * w.dilation_w - w.pad_left;
         const ValidRange xs = valid_outputs(out_w, in_w, w.stride_w, offset);
-        std::fill(row, row + rows.lo * out_w, pad);
+        if (rows.lo == rows.hi || xs.lo == xs.hi) {
+          fill(row, 0, n);
+          continue;
+        }
+        if (shifted) {
+          const std::int64_t shift = (r * w.dilation_h - w.pad_top) * in_w + offset;
+          const std::int64_t first = rows.lo * out_w + xs.lo, last = (rows.hi - 1) * out_w + xs.hi;
+          fill(row, 0, first);
+          copy(row, first, last, plane + (first + shift));
+          for (std::int64_t oy = rows.lo; oy + 1 < rows.hi; ++oy) {
+            fill(row, oy * out_w + xs.hi, (oy + 1) * out_w + xs.lo);
+          }
+          fill(row, last, n);
+          continue;
+        }
+        fill(row, 0, rows.lo * out_w);
         for (std::int64_t oy = rows.lo; oy < rows.hi; ++oy) {
           // Input index of output column ox: line + ox * stride_w (>= 0 inside xs).
           const std::int64_t line = (oy * w.stride_h + r * w.dilation_h - w.pad_top) * in_w + offset;
-          T* dst = row + oy * out_w;
-          std::fill(dst, dst + xs.lo, pad);
+          const std::int64_t j = oy * out_w;
+          fill(row, j, j + xs.lo);
           if (w.stride_w == 1) {
-            for (std::int64_t ox = xs.lo; ox < xs.hi; ++ox) dst[ox] = static_cast<T>(plane[line + ox]);
+            copy(row, j + xs.lo, j + xs.hi, plane + line + xs.lo);
           } else {
-            for (std::int64_t ox = xs.lo; ox < xs.hi; ++ox) dst[ox] = static_cast<T>(plane[line + ox * w.stride_w]);
+            for (std::int64_t ox = xs.lo; ox < xs.hi; ++ox) {
+              *at(row, j + ox) = static_cast<T>(plane[line + ox * w.stride_w]);
+            }
           }
-          std::fill(dst + xs.hi, dst + out_w, pad);
+          fill(row, j + xs.hi, j + out_w);
         }
-        std::fill(row + rows.hi * out_w, row + out_h * out_w, pad);
+        fill(row, rows.hi * out_w, n);
       }
     }
   }

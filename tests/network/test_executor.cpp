@@ -369,7 +369,11 @@ TEST(Lowering, Im2colAndIm2rowFollowTheDefinition) {
       {2, 5, 5, window(3, 3, 1, 1, 1, 1, 1, 1, 1, 1)},  {3, 7, 6, window(3, 3, 2, 2, 1, 1, 1, 1, 1, 1)},
       {1, 6, 7, window(3, 2, 1, 3, 2, 1, 0, 2, 3, 1)},  {2, 4, 4, window(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)},
       {1, 3, 3, window(5, 5, 1, 1, 1, 1, 2, 2, 2, 2)},  {2, 2, 3, window(3, 3, 1, 1, 1, 1, 4, 4, 4, 4)},
-      {1, 9, 8, window(2, 3, 3, 2, 3, 2, 1, 0, 0, 2)}};
+      {1, 9, 8, window(2, 3, 3, 2, 3, 2, 1, 0, 0, 2)},
+      // Stride 1 and as many output columns as input ones: each row one
+      // shifted copy (dilated, lopsided padding, a 1-row input).
+      {2, 6, 5, window(3, 3, 1, 1, 2, 2, 2, 2, 2, 2)},  {1, 4, 7, window(1, 3, 1, 1, 1, 1, 0, 1, 0, 1)},
+      {2, 5, 6, window(2, 4, 1, 1, 1, 1, 0, 2, 1, 1)},  {1, 1, 9, window(3, 3, 1, 1, 1, 1, 1, 1, 1, 1)}};
   for (const Case& cs : cases) {
     const Window2d& win = cs.win;
     const std::int64_t oh = (cs.h + win.pad_top + win.pad_bottom - win.dilation_h * (win.kernel_h - 1) - 1) / win.stride_h + 1;
@@ -382,6 +386,20 @@ TEST(Lowering, Im2colAndIm2rowFollowTheDefinition) {
     std::vector<double> cols(static_cast<std::size_t>(k * n), -7.0), rows(static_cast<std::size_t>(k * n), -7.0);
     im2col(x.data(), cs.c, cs.h, cs.w, win, oh, ow, -1.0, cols.data());
     im2row(x.data(), cs.c, cs.h, cs.w, win, oh, ow, -1.0, rows.data());
+    // In panels of 8 columns (k rows of 8 each), as the float lanes' layout
+    // with narrower panels: the same elements, and nothing written in the
+    // last panel's columns past n.
+    constexpr std::int64_t kBlock = 8;
+    const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+    std::vector<double> panels(static_cast<std::size_t>(blocks * k * kBlock), -7.0);
+    im2col(x.data(), cs.c, cs.h, cs.w, win, oh, ow, -1.0, panels.data(), kBlock, kBlock, k * kBlock);
+    for (std::int64_t row = 0; row < k; ++row) {
+      for (std::int64_t col = 0; col < blocks * kBlock; ++col) {
+        const double got = panels[static_cast<std::size_t>(col / kBlock * k * kBlock + row * kBlock + col % kBlock)];
+        ASSERT_EQ(got, col < n ? cols[static_cast<std::size_t>(row * n + col)] : -7.0)
+            << "panels row " << row << " col " << col;
+      }
+    }
     for (std::int64_t ch = 0; ch < cs.c; ++ch)
       for (std::int64_t r = 0; r < win.kernel_h; ++r)
         for (std::int64_t q = 0; q < win.kernel_w; ++q)
@@ -525,6 +543,18 @@ TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
           std::vector<double> c(m * n, -1.0);
           gemm_exact_sums(f, qa.values.data(), qb.values.data(), c.data(), m, k, n);
           expect_same_doubles(c, want, "integer grid");
+          // The same values as floats, B in the float lanes' panels of
+          // columns (n = 100: a second, partly filled panel).
+          const std::vector<float> fa(qa.values.begin(), qa.values.end());
+          std::vector<float> fb(ref::f32_b_size(k, n), 0.0f);
+          for (std::size_t kk = 0; kk < k; ++kk) {
+            for (std::size_t j = 0; j < n; ++j) {
+              fb[ref::f32_b_index(k, kk, j)] = static_cast<float>(qb.values[kk * n + j]);
+            }
+          }
+          std::vector<double> cf(m * n, -1.0);
+          gemm_exact_sums(f, ref::F32Operands{fa.data(), fb.data(), m, k, n}, cf.data());
+          expect_same_doubles(cf, want, "integer grid, float operands");
         }
       }
     }
@@ -539,14 +569,23 @@ TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
   for (const double odd : {std::ldexp(1.0, -7), 1e6, std::nan("")}) {
     std::vector<double> a(m * k, 1.5), b(k * n, -0.25);
     b[k * n / 2] = odd;
-    std::vector<double> want(m * n), got(m * n);
+    std::vector<double> want(m * n), got(m * n), got_f(m * n);
     gemm_f64_exact_sums(a.data(), b.data(), want.data(), m, k, n);
     gemm_exact_sums(f, a.data(), b.data(), got.data(), m, k, n);
+    // As floats in the float lanes' layout (1e6 and the NaN are floats too).
+    const std::vector<float> fa(a.begin(), a.end());
+    std::vector<float> fb(ref::f32_b_size(k, n), 0.0f);
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      for (std::size_t j = 0; j < n; ++j) fb[ref::f32_b_index(k, kk, j)] = static_cast<float>(b[kk * n + j]);
+    }
+    gemm_exact_sums(f, ref::F32Operands{fa.data(), fb.data(), m, k, n}, got_f.data());
     for (std::size_t i = 0; i < m * n; ++i) {
       if (std::isnan(want[i])) {
         EXPECT_TRUE(std::isnan(got[i])) << odd << " element " << i;
+        EXPECT_TRUE(std::isnan(got_f[i])) << odd << " element " << i << ", float operands";
       } else {
         EXPECT_EQ(got[i], want[i]) << odd << " element " << i;
+        EXPECT_EQ(got_f[i], want[i]) << odd << " element " << i << ", float operands";
       }
     }
   }
@@ -696,6 +735,74 @@ TEST(LowBit, TransposedConvEqualsTheArraysOrientation) {
       EXPECT_EQ(std::bit_cast<std::uint64_t>(p->signal), std::bit_cast<std::uint64_t>(q->signal));
       EXPECT_EQ(std::bit_cast<std::uint64_t>(p->noise), std::bit_cast<std::uint64_t>(q->noise));
       EXPECT_EQ(p->max_abs, q->max_abs);
+    }
+  }
+}
+
+// Where the float lanes take a Conv, the executor lowers the rounded
+// activations as floats straight into their layout (ref::F32Operands) and
+// the `acc` yardstick reads those floats; with the float lanes refused
+// (allow_f32_lanes = false), everything goes through doubles and the double
+// lanes. Outputs, events and error sums must not differ by a bit, on every
+// ISA: grouped with 100 positions (a narrower last panel of columns, rows
+// padded to 128), and 32 channels at 9 positions (transposed).
+TEST(LowBit, ConvOnFloatLanesEqualsTheDoubleLanes) {
+  struct Shape {
+    std::int64_t c, hw, m, groups;
+  };
+  for (const Shape sh : {Shape{4, 10, 12, 2}, Shape{2, 3, 32, 1}}) {
+    ModelBuilder mb;
+    mb.input("x", {1, sh.c, sh.hw, sh.hw}).output("y");
+    const auto weights = static_cast<std::size_t>(sh.m * sh.c / sh.groups * 9);
+    mb.init(float_tensor("w", {sh.m, sh.c / sh.groups, 3, 3}, wide_values(weights, 41)));
+    auto& conv = mb.node("Conv", {"x", "w"}, {"y"}, "conv");
+    attr_ints(conv, "pads", {1, 1, 1, 1});
+    attr_int(conv, "group", sh.groups);
+    const Network net = parse_onnx(mb.bytes(), "m.onnx");
+    const Executor fp32(net, {LayerArithmetic{}});
+    for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+      ref::testing::IsaGuard guard;
+      ref::set_lane_isa(isa);
+      for (const ref::Scaling s : {ref::Scaling::pow2, ref::Scaling::channel}) {
+        SCOPED_TRACE(std::string(ref::to_string(isa)) + " " + std::string(ref::to_string(s)) + " m " +
+                     std::to_string(sh.m));
+        LayerArithmetic lanes{Engine::reference, paper_config(s)};
+        LayerArithmetic doubles = lanes;
+        doubles.config.allow_f32_lanes = false;
+        const Executor ex_lanes(net, {lanes}), ex_doubles(net, {doubles});
+        auto ws_fp32 = fp32.make_workspace();
+        auto ws_lanes = ex_lanes.make_workspace();
+        auto ws_doubles = ex_doubles.make_workspace();
+        std::vector<LayerStats> st_lanes(1), st_doubles(1);
+        for (std::uint64_t sample = 0; sample < 3; ++sample) {  // the second run reuses the buffers
+          const auto x = wide_values(static_cast<std::size_t>(sh.c * sh.hw * sh.hw), 42 + sample);
+          (void)fp32.run(x, *ws_fp32);
+          const auto want = fp32.layer_output(*ws_fp32, 0);
+          const std::vector<std::vector<float>> fp32_out{{want.begin(), want.end()}};
+          const auto y1 = ex_lanes.run(x, *ws_lanes, st_lanes, &fp32_out);
+          const std::vector<float> out1(y1.begin(), y1.end());
+          const auto y2 = ex_doubles.run(x, *ws_doubles, st_doubles, &fp32_out);
+          ASSERT_EQ(out1.size(), y2.size());
+          for (std::size_t i = 0; i < out1.size(); ++i) {
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(out1[i]), std::bit_cast<std::uint32_t>(y2[i])) << i;
+          }
+        }
+        const LayerStats& a = st_lanes[0];
+        const LayerStats& b = st_doubles[0];
+        EXPECT_EQ(a.quantize, b.quantize);
+        EXPECT_EQ(a.product, b.product);
+        EXPECT_EQ(a.accumulate, b.accumulate);
+        EXPECT_EQ(a.merge, b.merge);
+        EXPECT_GT(a.accumulate.inexact, 0u);
+        for (auto [p, q] :
+             {std::pair{&a.accumulation, &b.accumulation}, {&a.layer, &b.layer}, {&a.network, &b.network}}) {
+          EXPECT_EQ(std::bit_cast<std::uint64_t>(p->signal), std::bit_cast<std::uint64_t>(q->signal));
+          EXPECT_EQ(std::bit_cast<std::uint64_t>(p->noise), std::bit_cast<std::uint64_t>(q->noise));
+          EXPECT_EQ(p->max_abs, q->max_abs);
+          EXPECT_EQ(p->count, q->count);
+        }
+        EXPECT_GT(a.accumulation.noise, 0.0);
+      }
     }
   }
 }

@@ -47,6 +47,51 @@ void expect_same(const GemmResult& got, const GemmResult& want, const std::strin
   expect_same_counts(got.stats.merge, want.stats.merge, what + ": merge");
 }
 
+// The entry for operands already in float (F32Operands: A as floats, B
+// in panels of columns), on every ISA: the values and counts of
+// accumulate_products on the general path.
+void expect_floats_entry_same(const Matrix& a, const Matrix& b, GemmConfig cfg) {
+  const QuantizedOperand qa = quantize_operand(a, cfg.multiplier, cfg.scaling, ScaleAxis::rows, 1);
+  const QuantizedOperand qb = quantize_operand(b, cfg.multiplier, cfg.scaling, ScaleAxis::cols, 2);
+  const std::size_t m = qa.rows, k = qa.cols, n = qb.cols;
+  cfg.allow_fast_path = false;
+  const GemmResult want = accumulate_products(qa, qb, cfg);
+  cfg.allow_fast_path = true;
+  const std::optional<F32Plan> plan = plan_f32(cfg, want.c_format, qa, qb);
+  ASSERT_TRUE(plan.has_value());
+  const std::vector<float> fa(qa.values.begin(), qa.values.end());
+  const std::vector<float> b_rows(qb.values.begin(), qb.values.end());
+  std::vector<float> fb(f32_b_size(k, n), 0.0f);
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    for (std::size_t j = 0; j < n; ++j) fb[f32_b_index(k, kk, j)] = b_rows[kk * n + j];
+  }
+  IsaGuard guard;
+  for (LaneIsa isa : runnable_isas()) {
+    set_lane_isa(isa);
+    for (unsigned threads : {1u, 2u}) {
+      cfg.threads = threads;
+      const std::string what =
+          "floats entry, " + std::string(to_string(isa)) + ", " + std::to_string(threads) + " threads";
+      GemmResult got;
+      got.c_bits.assign(3, 0);     // cleared by the call, as accumulate_products without encodings
+      got.stats.product.ops = 99;  // reset by the call
+      accumulate_f32(*plan, F32Operands{fa.data(), fb.data(), m, k, n}, cfg, got);
+      ASSERT_TRUE(got.c_bits.empty()) << what;
+      ASSERT_TRUE(got.stats.fast_path && got.stats.f32_lanes) << what;
+      ASSERT_EQ(got.c_format, want.c_format) << what;
+      ASSERT_EQ(got.c.rows, m);
+      ASSERT_EQ(got.c.cols, n);
+      for (std::size_t i = 0; i < m * n; ++i) {
+        ASSERT_EQ(std::bit_cast<std::uint64_t>(got.c.data[i]), std::bit_cast<std::uint64_t>(want.c.data[i]))
+            << what << ": element " << i / n << "," << i % n;
+      }
+      expect_same_counts(got.stats.product, want.stats.product, what + ": product");
+      expect_same_counts(got.stats.accumulate, want.stats.accumulate, what + ": accumulate");
+      expect_same_counts(got.stats.merge, want.stats.merge, what + ": merge");
+    }
+  }
+}
+
 class F32LanesMatch : public ::testing::TestWithParam<F32Case> {};
 
 TEST_P(F32LanesMatch, EveryIsaBitsAndEvents) {
@@ -81,6 +126,7 @@ TEST_P(F32LanesMatch, EveryIsaBitsAndEvents) {
       expect_same(lanes, general, what);
     }
   }
+  expect_floats_entry_same(a, b, lanes_config(c));
   // The comparison must provoke rounding to prove much; the small-integer
   // cases (spread 0) cancel to zero sums instead.
   if (c.spread == 0) {
