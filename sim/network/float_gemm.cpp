@@ -106,25 +106,6 @@ ACCSIM_GEMM_INLINE void tile(const InA* a, const InB* b, Acc* c, std::size_t i0,
     for (std::size_t v = 0; v < Vecs; ++v) std::memcpy(c + (i0 + r) * n + j0 + v * L, &acc[r][v], sizeof(V));
 }
 
-// Columns [j0, n), fewer than one vector, one element at a time.
-template <bool Fma, class InA, class InB, class Acc>
-ACCSIM_GEMM_INLINE void tail_columns(const InA* a, const InB* b, Acc* c, std::size_t i0, std::size_t i1, std::size_t j0,
-                                     std::size_t k, std::size_t n) {
-  for (std::size_t i = i0; i < i1; ++i) {
-    for (std::size_t j = j0; j < n; ++j) {
-      Acc sum{0};
-      for (std::size_t kk = 0; kk < k; ++kk) {
-        if constexpr (Fma) {
-          sum = __builtin_fma(static_cast<Acc>(a[i * k + kk]), static_cast<Acc>(b[kk * n + j]), sum);
-        } else {
-          sum = sum + static_cast<Acc>(a[i * k + kk]) * static_cast<Acc>(b[kk * n + j]);
-        }
-      }
-      c[i * n + j] = sum;
-    }
-  }
-}
-
 // Columns [j0, j0 + Vecs * L) for every row: blocks of kRows rows, then
 // single rows. The strip's columns of B (k rows of Vecs vectors) stay in
 // L1 for every block of rows, where a loop over rows outside would read
@@ -132,23 +113,50 @@ ACCSIM_GEMM_INLINE void tail_columns(const InA* a, const InB* b, Acc* c, std::si
 template <std::size_t Vecs, std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
 ACCSIM_GEMM_INLINE void strip(const InA* a, const InB* b, Acc* c, std::size_t j0, std::size_t m, std::size_t k,
                               std::size_t n) {
+  constexpr std::size_t R = Bytes == 64 ? 2 * kRows : kRows;
   std::size_t i = 0;
+  for (; i + R <= m; i += R) tile<R, Vecs, Bytes, Fma>(a, b, c, i, j0, k, n);
   for (; i + kRows <= m; i += kRows) tile<kRows, Vecs, Bytes, Fma>(a, b, c, i, j0, k, n);
   for (; i < m; ++i) tile<1, Vecs, Bytes, Fma>(a, b, c, i, j0, k, n);
 }
 
+// Columns [j0, n), fewer than one vector of Bytes: copied, zero-padded,
+// into a vector's width and run as a strip there (every output the same
+// operations in the same order as anywhere else), the results copied back.
+// One element at a time, each a chain of K dependent additions, they would
+// cost a network's 49-column layers as much as their whole vector strips.
+template <std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
+ACCSIM_GEMM_INLINE void tail_columns(const InA* a, const InB* b, Acc* c, std::size_t j0, std::size_t m, std::size_t k,
+                                     std::size_t n) {
+  constexpr std::size_t W = Vec<Acc, Bytes>::kLanes;
+  const std::size_t cols = n - j0;
+  if (cols == 0) return;
+  thread_local std::vector<InB> padded_b;
+  thread_local std::vector<Acc> padded_c;
+  if (padded_b.size() < k * W) padded_b.resize(k * W);  // grown, never shrunk: every element used is written
+  if (padded_c.size() < m * W) padded_c.resize(m * W);
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    for (std::size_t j = 0; j < W; ++j) padded_b[kk * W + j] = j < cols ? b[kk * n + j0 + j] : InB{0};
+  }
+  strip<1, Bytes, Fma>(a, padded_b.data(), padded_c.data(), 0, m, k, W);
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) c[i * n + j0 + j] = padded_c[i * W + j];
+  }
+}
+
 // Strips of wide tiles, then of single vectors, then (for 64-byte vectors)
-// of half vectors, then single elements.
+// of half vectors, then the last few columns padded to the narrowest.
 template <std::size_t Bytes, bool Fma, class InA, class InB, class Acc>
 ACCSIM_GEMM_INLINE void gemm_rows(const InA* a, const InB* b, Acc* c, std::size_t m, std::size_t k, std::size_t n) {
   constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
   std::size_t j = 0;
   for (; j + 3 * L <= n; j += 3 * L) strip<3, Bytes, Fma>(a, b, c, j, m, k, n);
   for (; j + L <= n; j += L) strip<1, Bytes, Fma>(a, b, c, j, m, k, n);
+  constexpr std::size_t narrowest = Bytes > 32 ? Bytes / 2 : Bytes;
   if constexpr (Bytes > 32) {
-    for (; j + L / 2 <= n; j += L / 2) strip<1, Bytes / 2, Fma>(a, b, c, j, m, k, n);
+    for (; j + L / 2 <= n; j += L / 2) strip<1, narrowest, Fma>(a, b, c, j, m, k, n);
   }
-  tail_columns<Fma>(a, b, c, 0, m, j, k, n);
+  tail_columns<narrowest, Fma>(a, b, c, j, m, k, n);
 }
 
 // One instance per ISA, chosen at run time: the arithmetic (and so every

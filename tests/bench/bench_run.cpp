@@ -72,8 +72,9 @@ BENCHMARK(BM_RunFormatsGemm)->Arg(0)->Arg(1)->ArgName("relu_b")->Unit(benchmark:
 // (weights [m x k] times lowered activations [k x n], and the transpose the
 // executor picks for the 64-channel layers). route: 0 `acc`'s exact sums
 // on the run's multiplier grid through OpenBLAS dgemm, 1 the same through
-// the int16 kernel (what the run takes), 2 `layer`'s double GEMM of
-// unrounded operands.
+// the int16 kernel, 2 `layer`'s double GEMM of unrounded operands; as the
+// run calls them, on floats: 3 the int16 kernel reading the float lanes'
+// layout, 4 `layer`'s GEMM of float operands.
 void BM_RunYardstick(benchmark::State& state) {
   const auto m = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1)),
              n = static_cast<std::size_t>(state.range(2));
@@ -83,20 +84,33 @@ void BM_RunYardstick(benchmark::State& state) {
   const auto qa = ref::quantize_operand(a, cfg.multiplier, cfg.scaling, ref::ScaleAxis::rows, 1);
   const auto qb = ref::quantize_operand(b, cfg.multiplier, cfg.scaling, ref::ScaleAxis::cols, 2);
   std::vector<double> c(m * n);
+  const std::vector<float> a_f(a.data.begin(), a.data.end()), b_f(b.data.begin(), b.data.end());
+  const std::vector<float> qa_f(qa.values.begin(), qa.values.end());
+  std::vector<float> qb_panels(ref::f32_b_size(k, n), 0.0f);
+  for (std::size_t kk = 0; kk < k; ++kk) {
+    for (std::size_t j = 0; j < n; ++j) {
+      qb_panels[ref::f32_b_index(k, kk, j)] = static_cast<float>(qb.values[kk * n + j]);
+    }
+  }
   for (auto _ : state) {
     switch (state.range(3)) {
       case 0: net::gemm_f64_exact_sums(qa.values.data(), qb.values.data(), c.data(), m, k, n); break;
       case 1: net::gemm_exact_sums(cfg.multiplier, qa.values.data(), qb.values.data(), c.data(), m, k, n); break;
-      default: net::gemm_f64(a.data.data(), b.data.data(), c.data(), m, k, n, /*exact_products=*/true); break;
+      case 2: net::gemm_f64(a.data.data(), b.data.data(), c.data(), m, k, n, /*exact_products=*/true); break;
+      case 3:
+        net::gemm_exact_sums(cfg.multiplier, ref::F32Operands{qa_f.data(), qb_panels.data(), m, k, n}, c.data());
+        break;
+      default: net::gemm_f64(a_f.data(), b_f.data(), c.data(), m, k, n); break;
     }
     benchmark::DoNotOptimize(c.data());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m * k * n));
 }
 BENCHMARK(BM_RunYardstick)
-    ->ArgsProduct({{16}, {144}, {784}, {0, 1, 2}})
-    ->ArgsProduct({{32}, {288}, {196}, {0, 1, 2}})
-    ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2}})
+    ->ArgsProduct({{16}, {144}, {784}, {0, 1, 2, 3, 4}})
+    ->ArgsProduct({{32}, {288}, {196}, {0, 1, 2, 3, 4}})
+    ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2, 3, 4}})
+    ->ArgsProduct({{64}, {576}, {49}, {2, 4}})  // `layer` keeps the canonical orientation
     ->ArgNames({"m", "k", "n", "route"});
 
 // The low-bit pass of `accsim run` on the shipped ResNet trace, statistics
