@@ -32,19 +32,55 @@ const char* to_string(Phase p) {
   return "other";
 }
 
+namespace {
+
+// ErrorSums::add's lanes over the whole groups of kLanes pairs from the
+// start: lane l sums pairs l, l + 8, l + 16, ... in order into ls[l]
+// (want^2), lq[l] ((got - want)^2) and lm[l] (max |got - want|). Returns
+// the pairs taken. Both instances do the same operations on each lane, so
+// the bits do not depend on the CPU.
+static_assert(ErrorSums::kLanes == 8);
 template <class Got, class Want>
-void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
+__attribute__((target("avx512f"))) std::size_t error_lanes_avx512(const Got* got, const Want* want, std::size_t n,
+                                                                   double* ls, double* lq, double* lm) {
+  // One register of eight lanes.
+  typedef double V __attribute__((vector_size(64)));
+  typedef std::int64_t I __attribute__((vector_size(64)));
+  typedef Got G __attribute__((vector_size(8 * sizeof(Got))));
+  typedef Want W __attribute__((vector_size(8 * sizeof(Want))));
+  V sv{}, qv{}, mv{};
+  const I magnitude = I{} + std::numeric_limits<std::int64_t>::max();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    G g;
+    W w;
+    std::memcpy(&g, got + i, sizeof g);
+    std::memcpy(&w, want + i, sizeof w);
+    const V wd = __builtin_convertvector(w, V);
+    const V e = __builtin_convertvector(g, V) - wd;
+    sv += wd * wd;
+    qv += e * e;
+    const V a = (V)((I)e & magnitude);  // |e|
+    mv = a > mv ? a : mv;               // a NaN is passed over
+  }
+  std::memcpy(ls, &sv, sizeof sv);
+  std::memcpy(lq, &qv, sizeof qv);
+  std::memcpy(lm, &mv, sizeof mv);
+  return i;
+}
+template <class Got, class Want>
+std::size_t error_lanes_baseline(const Got* got, const Want* want, std::size_t n, double* ls, double* lq,
+                                 double* lm) {
   // Four SSE2 registers of two lanes each (every x86-64 has them; a wider
   // vector type, which the baseline build splits, goes through memory).
   typedef double V __attribute__((vector_size(16)));
   typedef std::int64_t I __attribute__((vector_size(16)));
   typedef Got G __attribute__((vector_size(2 * sizeof(Got))));
   typedef Want W __attribute__((vector_size(2 * sizeof(Want))));
-  static_assert(kLanes == 8);
-  V s[4] = {}, q[4] = {}, mx[4] = {};
+  V sv[4] = {}, qv[4] = {}, mv[4] = {};
   const I magnitude = I{} + std::numeric_limits<std::int64_t>::max();
   std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
+  for (; i + 8 <= n; i += 8) {
     for (std::size_t h = 0; h < 4; ++h) {
       G g;
       W w;
@@ -52,16 +88,25 @@ void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
       std::memcpy(&w, want + i + 2 * h, sizeof w);
       const V wd = __builtin_convertvector(w, V);
       const V e = __builtin_convertvector(g, V) - wd;
-      s[h] += wd * wd;
-      q[h] += e * e;
-      const V a = (V)((I)e & magnitude);  // |e|
-      mx[h] = a > mx[h] ? a : mx[h];      // a NaN is passed over
+      sv[h] += wd * wd;
+      qv[h] += e * e;
+      const V a = (V)((I)e & magnitude);
+      mv[h] = a > mv[h] ? a : mv[h];
     }
   }
+  std::memcpy(ls, sv, 8 * sizeof(double));
+  std::memcpy(lq, qv, 8 * sizeof(double));
+  std::memcpy(lm, mv, 8 * sizeof(double));
+  return i;
+}
+
+}  // namespace
+
+template <class Got, class Want>
+void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
   double ls[kLanes], lq[kLanes], lm[kLanes];
-  std::memcpy(ls, s, sizeof ls);
-  std::memcpy(lq, q, sizeof lq);
-  std::memcpy(lm, mx, sizeof lm);
+  std::size_t i = ref::lane_isa() == ref::LaneIsa::avx512 ? error_lanes_avx512(got, want, n, ls, lq, lm)
+                                                          : error_lanes_baseline(got, want, n, ls, lq, lm);
   for (std::size_t l = 0; i < n; ++i, ++l) {
     const auto w = static_cast<double>(want[i]);
     const double e = static_cast<double>(got[i]) - w;
