@@ -222,10 +222,11 @@ void gemm_exact_products(const double* a, const InB* b, double* c, std::size_t m
 // doubles or floats (T), A [m x k] row-major and B [k x n] in blocks of
 // b_block_cols columns (element (kk, j) at (j / b_block_cols) *
 // b_block_step + kk * b_stride + j % b_block_cols: row-major is one block),
-// each value x standing for the integer x * inverse_unit. Packed, A holds m rows of int16 [m x k2] (k2: k
-// rounded up to even, the pad 0); B int16 pairs [k2 / 2][n2][2], element
-// (p, j) holding B[2p][j] and B[2p + 1][j], n2 being n rounded up to a
-// whole vector of int32 lanes (padding columns 0). One madd step multiplies
+// each value x standing for the integer x * inverse_unit. Packed, A holds
+// m rows of int16 [m x k2] (k2: k rounded up to even, the pad 0); B int16
+// pairs [k2 / 2][n2][2], element (p, j) holding B[2p][j] and B[2p + 1][j],
+// n2 being n rounded up to a whole vector of int32 lanes (padding columns
+// 0). One madd step multiplies
 // 2 x L int16 pairs and adds each pair's two products into one of L int32
 // lanes: column j's lane gains A[i][2p] B[2p][j] + A[i][2p + 1] B[2p + 1][j],
 // exactly.
