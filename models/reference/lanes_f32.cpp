@@ -264,22 +264,15 @@ std::size_t f32_panels(const F32Plan& plan, std::size_t n) { return panels_of(pl
 
 namespace {
 
-// B as the kernels read it: the panel of columns from c0 starts at base +
-// (c0 / block_cols) * block_step + c0 % block_cols, its rows `stride`
-// apart, or (stride 0) its kernel's width apart.
-struct PanelSource {
-  const float* base;
-  std::size_t block_cols, block_step, stride;
-  [[nodiscard]] const float* at(std::size_t c0) const {
-    return base + c0 / block_cols * block_step + c0 % block_cols;
-  }
-};
-
-// The GEMM of A (m rows of k floats, row-major) and B's panels into
-// result.c (sized m x n) and result.c_bits (with `encodings`), adding the
-// product/accumulate/merge counts.
-void run_panels(const F32Plan& plan, const Panels& layout, const float* a, const PanelSource& b, std::size_t m,
-                std::size_t k, std::size_t n, const GemmConfig& config, GemmResult& result, bool encodings) {
+// ops into result (c sized m x n, c_format set; c_bits too with
+// `encodings`), adding the product/accumulate/merge counts. Every kernel's
+// panel lies inside one of B's: their widths divide kF32PanelCols, and
+// each starts at a multiple of its own.
+void run_panels(const F32Plan& plan, const F32Operands& ops, const GemmConfig& config, GemmResult& result,
+                bool encodings) {
+  const std::size_t m = ops.m, k = ops.k, n = ops.n;
+  const Panels layout = panels_of(plan, n);
+  assert(kF32PanelCols % layout.kernel.width == 0 && kF32PanelCols % layout.tail_kernel.width == 0);
   const std::size_t chunk = config.order.sequential() ? k : static_cast<std::size_t>(config.order.chunk);
   const std::size_t chunks = (k + chunk - 1) / chunk;
   const std::size_t panels = layout.count();
@@ -311,8 +304,8 @@ void run_panels(const F32Plan& plan, const Panels& layout, const float* a, const
     if (scratch.size() < rows * (chunks + 1) * width) scratch.resize(rows * (chunks + 1) * width);
     f32::Tally tallies[3];
     float* const out = scratch.data() + rows * chunks * width;
-    const f32::Job job{&a[i0 * k], rows,  b.at(first_col), b.stride != 0 ? b.stride : width, k, chunk,
-                       &plan,      scratch.data(), out,    tallies};
+    const f32::Job job{&ops.a[i0 * k], rows,  &ops.b[f32_b_index(k, 0, first_col)], k, chunk, &plan, scratch.data(),
+                       out,            tallies};
     kern.panel(job);
     if (kern.merge != nullptr) kern.merge(job);
     Counts& counts = task_counts[task];
@@ -341,35 +334,28 @@ void run_panels(const F32Plan& plan, const Panels& layout, const float* a, const
 void accumulate_f32(const F32Plan& plan, const QuantizedOperand& a, const QuantizedOperand& b,
                     const GemmConfig& config, GemmResult& result, bool encodings) {
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
-  const Panels layout = panels_of(plan, n);
-  const f32::Kernel& kernel = layout.kernel;
-  const std::size_t full_panels = layout.full, tail_cols = layout.tail_cols, panels = layout.count();
-  const f32::Kernel& tail_kernel = layout.tail_kernel;
-  // Operands as floats (exact: plan_f32 checked the multiplier format), B
-  // in panels of their kernel's width, zero-padded; panel p starts at
-  // p * k * kernel.width.
-  // The buffers are the calling thread's, kept from call to call (a
-  // network's layers call this once per sample and group) and grown, never
-  // shrunk (a vector shrunk and grown again clears the difference): every
-  // element used is written here. The workers reach them by pointer (by
-  // name, a thread_local is each thread's own).
+  // The operands as floats (exact: plan_f32 checked the multiplier format),
+  // B in F32Operands' panels. The buffers are the calling thread's, kept
+  // from call to call (a network's layers call this once per sample and
+  // group) and grown, never shrunk (a vector shrunk and grown again clears
+  // the difference); every element read is written here, the padding
+  // columns included. The workers reach them by pointer (by name, a
+  // thread_local is each thread's own).
   thread_local std::vector<float> a_values;
-  thread_local F32Buffer packed;
+  thread_local F32Buffer b_panels;
   a_values.assign(a.values.begin(), a.values.end());
-  const std::size_t packed_size = full_panels * k * kernel.width + (tail_cols != 0 ? k * tail_kernel.width : 0);
-  if (packed.size() < packed_size) packed.resize(packed_size);
-  for (std::size_t p = 0; p < panels; ++p) {
-    const std::size_t width = layout.kernel_of(p).width, first_col = p * kernel.width;
-    const std::size_t cols = std::min(width, n - first_col);
-    float* const panel = packed.data() + p * k * kernel.width;
+  const std::size_t padded = f32_padded_cols(n);
+  if (b_panels.size() < k * padded) b_panels.resize(k * padded);
+  for (std::size_t j0 = 0; j0 < padded; j0 += kF32PanelCols) {
+    const std::size_t cols = std::min(kF32PanelCols, n - std::min(n, j0));
     for (std::size_t kk = 0; kk < k; ++kk) {
-      const double* const row = b.values.data() + kk * n + first_col;
-      for (std::size_t j = 0; j < cols; ++j) panel[kk * width + j] = static_cast<float>(row[j]);
-      for (std::size_t j = cols; j < width; ++j) panel[kk * width + j] = 0.0f;
+      const double* const row = b.values.data() + kk * n + j0;
+      float* const dst = b_panels.data() + f32_b_index(k, kk, j0);
+      for (std::size_t j = 0; j < cols; ++j) dst[j] = static_cast<float>(row[j]);
+      std::fill(dst + cols, dst + kF32PanelCols, 0.0f);
     }
   }
-  run_panels(plan, layout, a_values.data(), PanelSource{packed.data(), kernel.width, k * kernel.width, 0}, m, k, n,
-             config, result, encodings);
+  run_panels(plan, F32Operands{a_values.data(), b_panels.data(), m, k, n}, config, result, encodings);
 }
 
 void accumulate_f32(const F32Plan& plan, const F32Operands& ops, const GemmConfig& config, GemmResult& result) {
@@ -382,12 +368,7 @@ void accumulate_f32(const F32Plan& plan, const F32Operands& ops, const GemmConfi
   result.c.cols = ops.n;
   result.c.data.resize(ops.m * ops.n);
   result.c_bits.clear();
-  // Every kernel's panel lies inside one of B's: their widths divide
-  // kF32PanelCols, and each starts at a multiple of its own.
-  const Panels layout = panels_of(plan, ops.n);
-  assert(kF32PanelCols % layout.kernel.width == 0 && kF32PanelCols % layout.tail_kernel.width == 0);
-  run_panels(plan, layout, ops.a, PanelSource{ops.b, kF32PanelCols, ops.k * kF32PanelCols, kF32PanelCols}, ops.m,
-             ops.k, ops.n, config, result, /*encodings=*/false);
+  run_panels(plan, ops, config, result, /*encodings=*/false);
 }
 
 }  // namespace accsim::ref

@@ -21,8 +21,7 @@ struct Tally {
 struct Job {
   const float* a_rows;   // `rows` rows of k values
   std::size_t rows;
-  const float* panel;    // k rows of `width` values, `panel_stride` apart
-  std::size_t panel_stride;
+  const float* panel;    // k rows of `width` values, kF32PanelCols apart (F32Operands' B)
   std::size_t k, chunk;  // chunk == k: sequential
   const F32Plan* plan;
   float* chunk_sums;     // per row, ceil(k / chunk) rows of `width` chunk sums

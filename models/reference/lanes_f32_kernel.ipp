@@ -281,7 +281,7 @@ ACCSIM_F32_FN void panel_rows(const Job& job, std::size_t row, StepTallies& t) {
     const std::size_t c1 = job.k - c0 < job.chunk ? job.k : c0 + job.chunk;
     F acc0{}, acc1{}, acc2{}, acc3{};
     for (std::size_t kk = c0; kk < c1; ++kk) {
-      const float* brow = job.panel + kk * job.panel_stride;
+      const float* brow = job.panel + kk * kF32PanelCols;
       // Exact: plan_f32 checked the products' significands and range.
       F p0, p1{}, p2{}, p3{};
       if constexpr (kCols == kVectors) {
