@@ -37,67 +37,57 @@ namespace {
 // ErrorSums::add's lanes over the whole groups of kLanes pairs from the
 // start: lane l sums pairs l, l + 8, l + 16, ... in order into ls[l]
 // (want^2), lq[l] ((got - want)^2) and lm[l] (max |got - want|). Returns
-// the pairs taken. Both instances do the same operations on each lane, so
-// the bits do not depend on the CPU.
+// the pairs taken. The lanes sit in registers of Width doubles, 8 / Width
+// of them; each instance does the same operations on each lane, so the
+// bits do not depend on the CPU.
 static_assert(ErrorSums::kLanes == 8);
-template <class Got, class Want>
-__attribute__((target("avx512f"))) std::size_t error_lanes_avx512(const Got* got, const Want* want, std::size_t n,
-                                                                   double* ls, double* lq, double* lm) {
-  // One register of eight lanes.
-  typedef double V __attribute__((vector_size(64)));
-  typedef std::int64_t I __attribute__((vector_size(64)));
-  typedef Got G __attribute__((vector_size(8 * sizeof(Got))));
-  typedef Want W __attribute__((vector_size(8 * sizeof(Want))));
-  V sv{}, qv{}, mv{};
+// Vectors of Width lanes of T (a vector_size that depends on a template
+// parameter must sit in a class template for GCC to keep it).
+template <class T, std::size_t Width>
+struct LaneVec {
+  typedef T type __attribute__((vector_size(Width * sizeof(T))));
+};
+template <std::size_t Width, class Got, class Want>
+inline __attribute__((always_inline)) std::size_t error_lanes(const Got* got, const Want* want, std::size_t n,
+                                                               double* ls, double* lq, double* lm) {
+  constexpr std::size_t kRegs = 8 / Width;
+  using V = typename LaneVec<double, Width>::type;
+  using I = typename LaneVec<std::int64_t, Width>::type;
+  using G = typename LaneVec<Got, Width>::type;
+  using W = typename LaneVec<Want, Width>::type;
+  V sv[kRegs] = {}, qv[kRegs] = {}, mv[kRegs] = {};
   const I magnitude = I{} + std::numeric_limits<std::int64_t>::max();
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    G g;
-    W w;
-    std::memcpy(&g, got + i, sizeof g);
-    std::memcpy(&w, want + i, sizeof w);
-    const V wd = __builtin_convertvector(w, V);
-    const V e = __builtin_convertvector(g, V) - wd;
-    sv += wd * wd;
-    qv += e * e;
-    const V a = (V)((I)e & magnitude);  // |e|
-    mv = a > mv ? a : mv;               // a NaN is passed over
-  }
-  std::memcpy(ls, &sv, sizeof sv);
-  std::memcpy(lq, &qv, sizeof qv);
-  std::memcpy(lm, &mv, sizeof mv);
-  return i;
-}
-template <class Got, class Want>
-std::size_t error_lanes_baseline(const Got* got, const Want* want, std::size_t n, double* ls, double* lq,
-                                 double* lm) {
-  // Four SSE2 registers of two lanes each (every x86-64 has them; a wider
-  // vector type, which the baseline build splits, goes through memory).
-  typedef double V __attribute__((vector_size(16)));
-  typedef std::int64_t I __attribute__((vector_size(16)));
-  typedef Got G __attribute__((vector_size(2 * sizeof(Got))));
-  typedef Want W __attribute__((vector_size(2 * sizeof(Want))));
-  V sv[4] = {}, qv[4] = {}, mv[4] = {};
-  const I magnitude = I{} + std::numeric_limits<std::int64_t>::max();
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (std::size_t h = 0; h < 4; ++h) {
+    for (std::size_t h = 0; h < kRegs; ++h) {
       G g;
       W w;
-      std::memcpy(&g, got + i + 2 * h, sizeof g);
-      std::memcpy(&w, want + i + 2 * h, sizeof w);
+      std::memcpy(&g, got + i + Width * h, sizeof g);
+      std::memcpy(&w, want + i + Width * h, sizeof w);
       const V wd = __builtin_convertvector(w, V);
       const V e = __builtin_convertvector(g, V) - wd;
       sv[h] += wd * wd;
       qv[h] += e * e;
-      const V a = (V)((I)e & magnitude);
-      mv[h] = a > mv[h] ? a : mv[h];
+      const V a = (V)((I)e & magnitude);  // |e|
+      mv[h] = a > mv[h] ? a : mv[h];      // a NaN is passed over
     }
   }
   std::memcpy(ls, sv, 8 * sizeof(double));
   std::memcpy(lq, qv, 8 * sizeof(double));
   std::memcpy(lm, mv, 8 * sizeof(double));
   return i;
+}
+// One AVX-512 register; four SSE2 registers, which every x86-64 has (a
+// wider vector type, which the baseline build splits, goes through memory).
+template <class Got, class Want>
+__attribute__((target("avx512f"))) std::size_t error_lanes_avx512(const Got* got, const Want* want, std::size_t n,
+                                                                   double* ls, double* lq, double* lm) {
+  return error_lanes<8>(got, want, n, ls, lq, lm);
+}
+template <class Got, class Want>
+std::size_t error_lanes_baseline(const Got* got, const Want* want, std::size_t n, double* ls, double* lq,
+                                 double* lm) {
+  return error_lanes<2>(got, want, n, ls, lq, lm);
 }
 
 }  // namespace
