@@ -43,27 +43,14 @@ struct Vec {
   typedef Acc V __attribute__((vector_size(Bytes)));
 };
 
-template <class In, class Acc, std::size_t Bytes>
-ACCSIM_GEMM_INLINE typename Vec<Acc, Bytes>::V load(const In* p) {
-  using V = typename Vec<Acc, Bytes>::V;
-  constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
-  if constexpr (std::is_same_v<In, Acc>) {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  } else {
-    typedef In VI __attribute__((vector_size(L * sizeof(In))));
-    VI v;
-    std::memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, V);
-  }
-}
-
-// One fused multiply-add per lane, in functions built for the ISA that has
-// it. They take their vectors by reference: a vector passed by value
-// between a function built for AVX and one built without has two calling
-// conventions (clang rejects the call). madd, built without, runs only
-// inlined into gemm_avx512_fma and gemm_avx2_fma, where these inline too.
+// One fused multiply-add per lane, a double in every lane and floats
+// widened to doubles, in functions built for the ISA that has them. They
+// take their vectors by reference: a vector passed by value between a
+// function built for AVX and one built without has two calling conventions
+// (clang rejects the call). madd, splat and load, built without, call them
+// only inlined into gemm_avx512_fma and gemm_avx2_fma, where these inline
+// too. (The maskz forms, all lanes on: the plain ones start from an
+// undefined register, which GCC 12 reports as maybe uninitialized.)
 typedef double F64x8 __attribute__((vector_size(64)));
 typedef double F64x4 __attribute__((vector_size(32)));
 __attribute__((target("avx512f"))) inline void fmadd(F64x8& acc, const F64x8& a, const F64x8& b) {
@@ -71,6 +58,53 @@ __attribute__((target("avx512f"))) inline void fmadd(F64x8& acc, const F64x8& a,
 }
 __attribute__((target("avx,fma"))) inline void fmadd(F64x4& acc, const F64x4& a, const F64x4& b) {
   acc = (F64x4)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)acc);
+}
+__attribute__((target("avx512f"))) inline void broadcast(F64x8& v, const double* p) {
+  v = (F64x8)_mm512_maskz_broadcastsd_pd(0xff, _mm_load_sd(p));
+}
+__attribute__((target("avx2"))) inline void broadcast(F64x4& v, const double* p) {
+  v = (F64x4)_mm256_broadcastsd_pd(_mm_load_sd(p));
+}
+__attribute__((target("avx512f"))) inline void widen(F64x8& v, const float* p) {
+  v = (F64x8)_mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p));
+}
+__attribute__((target("avx"))) inline void widen(F64x4& v, const float* p) {
+  v = (F64x4)_mm256_cvtps_pd(_mm_loadu_ps(p));
+}
+
+// *p in every lane. The Fma instances broadcast it with one instruction:
+// GCC 12 builds the generic vector there lane by lane (eight masked
+// broadcasts), and V{} + *p costs an addition before the broadcast.
+template <class V, bool Fma, class In>
+ACCSIM_GEMM_INLINE V splat(const In* p) {
+  if constexpr (Fma) {
+    V v;
+    broadcast(v, p);
+    return v;
+  } else {
+    using Acc = std::remove_cvref_t<decltype(V{}[0])>;
+    return V{} + static_cast<Acc>(*p);
+  }
+}
+
+// A vector of B's row. The Fma instances widen floats with one conversion
+// (GCC 12 splits __builtin_convertvector into two halves and an insert).
+template <class In, class Acc, std::size_t Bytes, bool Fma>
+ACCSIM_GEMM_INLINE typename Vec<Acc, Bytes>::V load(const In* p) {
+  using V = typename Vec<Acc, Bytes>::V;
+  constexpr std::size_t L = Vec<Acc, Bytes>::kLanes;
+  V v;
+  if constexpr (std::is_same_v<In, Acc>) {
+    std::memcpy(&v, p, sizeof v);
+  } else if constexpr (Fma) {
+    widen(v, p);
+  } else {
+    typedef In VI __attribute__((vector_size(L * sizeof(In))));
+    VI narrow;
+    std::memcpy(&narrow, p, sizeof narrow);
+    v = __builtin_convertvector(narrow, V);
+  }
+  return v;
 }
 
 // acc += a * b: two roundings, or (Fma, double lanes only) one. The two are
@@ -96,9 +130,9 @@ ACCSIM_GEMM_INLINE void tile(const InA* a, const InB* b, Acc* c, std::size_t i0,
   const InA* arow = a + i0 * k;
   for (std::size_t kk = 0; kk < k; ++kk) {
     V bv[Vecs];
-    for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<InB, Acc, Bytes>(b + kk * n + j0 + v * L);
+    for (std::size_t v = 0; v < Vecs; ++v) bv[v] = load<InB, Acc, Bytes, Fma>(b + kk * n + j0 + v * L);
     for (std::size_t r = 0; r < R; ++r) {
-      const V ar = V{} + static_cast<Acc>(arow[r * k + kk]);
+      const V ar = splat<V, Fma>(arow + r * k + kk);
       for (std::size_t v = 0; v < Vecs; ++v) madd<Fma>(acc[r][v], ar, bv[v]);
     }
   }

@@ -296,8 +296,9 @@ TEST(FloatOps, BatchNormalizationAndClipAttributesBeforeOpset11) {
 
 // --- the engines ----------------------------------------------------------------------
 
-// Values spread over many binades, including float subnormals, so that
-// products and sums round, overflow is far away and cancellation happens.
+// Values spread over many binades, including float subnormals and zeros of
+// both signs, so that products and sums round, overflow is far away and
+// cancellation happens.
 std::vector<float> wide_values(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> mant(-1, 1);
@@ -307,6 +308,7 @@ std::vector<float> wide_values(std::size_t n, std::uint64_t seed) {
     v[i] = std::ldexp(mant(rng), expo(rng));
     if (i % 17 == 0) v[i] = std::ldexp(mant(rng), -140);  // subnormal
     if (i % 23 == 0) v[i] = 0;
+    if (i % 29 == 0) v[i] = -0.0f;
   }
   return v;
 }
