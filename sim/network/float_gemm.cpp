@@ -271,6 +271,7 @@ struct IntGemm {
   std::size_t b_block_cols, b_block_step, b_stride;
   double inverse_unit;  // 2^-lsb
   double limit;         // the largest integer a value may stand for
+  bool float_grid;      // inverse_unit is a float >= 1: see grid_ints16
   std::int16_t* a;      // packed, m * k2
   std::int16_t* b;      // packed, k2 * n2
   double* c;
@@ -403,14 +404,55 @@ inline __m128i grid_ints(IsaTag<16>, const T* src, double inverse_unit, double l
   return _mm_load_si128(reinterpret_cast<const __m128i*>(v));
 }
 
+// Sixteen floats at once, in float arithmetic, where inverse_unit is a
+// float of at least 1: x * inverse_unit is then exact in float as in
+// double, or infinite where double's is beyond the limit too, so the
+// integers and `bad` are grid_ints'. Half the conversions per value (the
+// run's operands are floats).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m256i grid_ints16(const float* src,
+                                                                                       float inverse_unit,
+                                                                                       float limit, bool& bad) {
+  const __m512 u = _mm512_mul_ps(_mm512_loadu_ps(src), _mm512_set1_ps(inverse_unit));
+  const __m512i v = _mm512_maskz_cvttps_epi32(0xffff, u);  // 0x80000000 where out of range or NaN
+  const __mmask16 off = _mm512_cmp_ps_mask(_mm512_maskz_cvtepi32_ps(0xffff, v), u, _CMP_NEQ_UQ) |
+                        _mm512_cmp_ps_mask(_mm512_abs_ps(u), _mm512_set1_ps(limit), _CMP_NLE_UQ);
+  bad |= off != 0;
+  return _mm512_maskz_cvtepi32_epi16(0xffff, v);
+}
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void store_ints16(const float* src,
+                                                                                     float inverse_unit, float limit,
+                                                                                     std::int16_t* dst, bool& bad) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), grid_ints16(src, inverse_unit, limit, bad));
+}
+// Two rows' sixteen columns interleaved: dst[2j] from row0, dst[2j + 1]
+// from row1 (null: zeros).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void store_pairs16(const float* row0,
+                                                                                      const float* row1,
+                                                                                      float inverse_unit, float limit,
+                                                                                      std::int16_t* dst, bool& bad) {
+  const __m256i v0 = grid_ints16(row0, inverse_unit, limit, bad);
+  const __m256i v1 = row1 ? grid_ints16(row1, inverse_unit, limit, bad) : _mm256_setzero_si256();
+  // Per 128-bit half: lo interleaves columns 0-3 | 8-11, hi 4-7 | 12-15.
+  const __m256i lo = _mm256_unpacklo_epi16(v0, v1), hi = _mm256_unpackhi_epi16(v0, v1);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
 // A row of A, its pad to `padded` zeros; a pair of rows of B interleaved
 // (row1 null: zeros), its pad to `padded` columns zeros. False where a
 // value is off the grid.
 template <std::size_t Bytes, class T>
-ACCSIM_GEMM_INLINE bool pack_row(const T* src, std::size_t count, std::size_t padded, double inverse_unit,
-                                 double limit, std::int16_t* dst) {
+ACCSIM_GEMM_INLINE bool pack_row(const IntGemm<T>& g, const T* src, std::size_t count, std::size_t padded,
+                                 std::int16_t* dst) {
+  const double inverse_unit = g.inverse_unit, limit = g.limit;
   bool bad = false;
   std::size_t i = 0;
+  if constexpr (Bytes == 64 && std::is_same_v<T, float>) {
+    if (g.float_grid) {
+      const auto inv = static_cast<float>(inverse_unit), lim = static_cast<float>(limit);
+      for (; i + 16 <= count; i += 16) store_ints16(src + i, inv, lim, dst + i, bad);
+    }
+  }
   for (; i + 8 <= count; i += 8) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), grid_ints(IsaTag<Bytes>{}, src + i, inverse_unit, limit, bad));
   }
@@ -419,10 +461,17 @@ ACCSIM_GEMM_INLINE bool pack_row(const T* src, std::size_t count, std::size_t pa
   return !bad;
 }
 template <std::size_t Bytes, class T>
-ACCSIM_GEMM_INLINE bool pack_pair(const T* row0, const T* row1, std::size_t count, std::size_t padded,
-                                  double inverse_unit, double limit, std::int16_t* dst) {
+ACCSIM_GEMM_INLINE bool pack_pair(const IntGemm<T>& g, const T* row0, const T* row1, std::size_t count,
+                                  std::size_t padded, std::int16_t* dst) {
+  const double inverse_unit = g.inverse_unit, limit = g.limit;
   bool bad = false;
   std::size_t j = 0;
+  if constexpr (Bytes == 64 && std::is_same_v<T, float>) {
+    if (g.float_grid) {
+      const auto inv = static_cast<float>(inverse_unit), lim = static_cast<float>(limit);
+      for (; j + 16 <= count; j += 16) store_pairs16(row0 + j, row1 ? row1 + j : nullptr, inv, lim, dst + 2 * j, bad);
+    }
+  }
   for (; j + 8 <= count; j += 8) {
     const __m128i v0 = grid_ints(IsaTag<Bytes>{}, row0 + j, inverse_unit, limit, bad);
     const __m128i v1 = row1 ? grid_ints(IsaTag<Bytes>{}, row1 + j, inverse_unit, limit, bad) : _mm_setzero_si128();
@@ -452,7 +501,7 @@ ACCSIM_GEMM_INLINE void int_strip(const IntGemm<T>& g, std::size_t j0) {
 template <std::size_t Vecs, std::size_t Bytes, class T>
 ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm<T>& g) {
   for (std::size_t i = 0; i < g.m; ++i) {
-    if (!pack_row<Bytes>(g.a_values + i * g.k, g.k, g.k2, g.inverse_unit, g.limit, g.a + i * g.k2)) return false;
+    if (!pack_row<Bytes>(g, g.a_values + i * g.k, g.k, g.k2, g.a + i * g.k2)) return false;
   }
   for (std::size_t kk = 0; kk < g.k; kk += 2) {
     for (std::size_t j0 = 0; j0 < g.n; j0 += g.b_block_cols) {
@@ -460,7 +509,7 @@ ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm<T>& g) {
       const T* row0 = g.b_values + j0 / g.b_block_cols * g.b_block_step + kk * g.b_stride;
       const T* row1 = kk + 1 < g.k ? row0 + g.b_stride : nullptr;
       const std::size_t padded = j0 + cols == g.n ? g.n2 - j0 : cols;  // the last block pads to n2
-      if (!pack_pair<Bytes>(row0, row1, cols, padded, g.inverse_unit, g.limit, g.b + kk * g.n2 + 2 * j0)) return false;
+      if (!pack_pair<Bytes>(g, row0, row1, cols, padded, g.b + kk * g.n2 + 2 * j0)) return false;
     }
   }
   constexpr std::size_t L = Bytes / 4;
@@ -504,6 +553,7 @@ bool int16_exact_sums(const num::Format& format, const T* a, const T* b, std::si
   g.b_block_step = b_block_step;
   g.b_stride = b_stride;
   g.inverse_unit = std::ldexp(1.0, -v.lsb);
+  g.float_grid = v.lsb <= 0 && v.lsb >= -126;  // 2^-lsb a normal float
   g.limit = limit;
   g.c = c;
   g.m = m;

@@ -564,30 +564,45 @@ TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
 }
 
 // Operands off the format's grid (a fraction of its last place, a value
-// beyond its range, a NaN) are not converted: the call is dgemm's.
+// beyond its range, one whose scaling overflows float, a NaN) are not
+// converted: the call is dgemm's, on every ISA. Each is tried in A and in
+// B, in a whole vector of sixteen (the float packers' widest step), in one
+// of eight, in the scalar tail, and in B's last row, which has no partner.
 TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
   const num::Format f = num::parse_format("e3m4");
-  constexpr std::size_t m = 5, k = 12, n = 9;
-  for (const double odd : {std::ldexp(1.0, -7), 1e6, std::nan("")}) {
-    std::vector<double> a(m * k, 1.5), b(k * n, -0.25);
-    b[k * n / 2] = odd;
-    std::vector<double> want(m * n), got(m * n), got_f(m * n);
-    gemm_f64_exact_sums(a.data(), b.data(), want.data(), m, k, n);
-    gemm_exact_sums(f, a.data(), b.data(), got.data(), m, k, n);
-    // As floats in the float lanes' layout (1e6 and the NaN are floats too).
-    const std::vector<float> fa(a.begin(), a.end());
-    std::vector<float> fb(ref::f32_b_size(k, n), 0.0f);
-    for (std::size_t kk = 0; kk < k; ++kk) {
-      for (std::size_t j = 0; j < n; ++j) fb[ref::f32_b_index(k, kk, j)] = static_cast<float>(b[kk * n + j]);
-    }
-    gemm_exact_sums(f, ref::F32Operands{fa.data(), fb.data(), m, k, n}, got_f.data());
-    for (std::size_t i = 0; i < m * n; ++i) {
-      if (std::isnan(want[i])) {
-        EXPECT_TRUE(std::isnan(got[i])) << odd << " element " << i;
-        EXPECT_TRUE(std::isnan(got_f[i])) << odd << " element " << i << ", float operands";
-      } else {
-        EXPECT_EQ(got[i], want[i]) << odd << " element " << i;
-        EXPECT_EQ(got_f[i], want[i]) << odd << " element " << i << ", float operands";
+  constexpr std::size_t m = 5, k = 45, n = 45;  // 16 + 16 + 8 + 5
+  const std::vector<std::pair<bool, std::size_t>> places = {
+      {true, 2 * k + 3},   {true, 3 * k + 35},  {true, 4 * k + 43},  {false, 7 * n + 5},
+      {false, 8 * n + 35}, {false, 9 * n + 43}, {false, 44 * n + 5}};
+  for (const double odd : {std::ldexp(1.0, -7), 1e6, std::ldexp(1.5, 127), std::nan("")}) {
+    for (const auto& [in_a, at] : places) {
+      std::vector<double> a(m * k, 1.5), b(k * n, -0.25);
+      (in_a ? a : b)[at] = odd;
+      std::vector<double> want(m * n);
+      gemm_f64_exact_sums(a.data(), b.data(), want.data(), m, k, n);
+      // Also as floats in the float lanes' layout (each odd value is a float).
+      const std::vector<float> fa(a.begin(), a.end());
+      std::vector<float> fb(ref::f32_b_size(k, n), 0.0f);
+      for (std::size_t kk = 0; kk < k; ++kk) {
+        for (std::size_t j = 0; j < n; ++j) fb[ref::f32_b_index(k, kk, j)] = static_cast<float>(b[kk * n + j]);
+      }
+      for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+        SCOPED_TRACE(std::to_string(odd) + (in_a ? " in A at " : " in B at ") + std::to_string(at) + " " +
+                     std::string(ref::to_string(isa)));
+        ref::testing::IsaGuard guard;
+        ref::set_lane_isa(isa);
+        std::vector<double> got(m * n), got_f(m * n);
+        gemm_exact_sums(f, a.data(), b.data(), got.data(), m, k, n);
+        gemm_exact_sums(f, ref::F32Operands{fa.data(), fb.data(), m, k, n}, got_f.data());
+        for (std::size_t i = 0; i < m * n; ++i) {
+          if (std::isnan(want[i])) {
+            EXPECT_TRUE(std::isnan(got[i])) << "element " << i;
+            EXPECT_TRUE(std::isnan(got_f[i])) << "element " << i << ", float operands";
+          } else {
+            EXPECT_EQ(got[i], want[i]) << "element " << i;
+            EXPECT_EQ(got_f[i], want[i]) << "element " << i << ", float operands";
+          }
+        }
       }
     }
   }
