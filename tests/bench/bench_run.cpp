@@ -1,15 +1,21 @@
 // `accsim run`'s low-bit pass beside the reference GEMM alone, with the same
 // formats (the run's defaults), measured in the same run: the ratio of their
 // MACs per CPU second is what the run's lowering, quantization and
-// statistics cost on top of the arithmetic.
+// statistics cost on top of the arithmetic. BM_RunPassOverGemm measures the
+// two in turns and reports that ratio:
 //
 //   build/release/tests/bench/bench_run --benchmark_counters_tabular=true
+//   build/release/tests/bench/bench_run --benchmark_filter=PassOverGemm --benchmark_repetitions=5
 //
 // Items per second = MACs per CPU second of the benchmark's thread.
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
+#include <memory>
 #include <random>
 #include <span>
+#include <string>
 
 #include "models/reference/gemm.hpp"
 #include "sim/network/executor.hpp"
@@ -116,36 +122,98 @@ BENCHMARK(BM_RunYardstick)
 // The low-bit pass of `accsim run` on the shipped ResNet trace, statistics
 // included (as `accsim run` does it per sample: events, errors against the
 // double yardsticks and against the FP32 run's layer outputs).
-void BM_RunLowbitPass(benchmark::State& state) {
-  constexpr std::size_t kSamples = 16;
-  const net::Trace trace = net::load_trace(net::default_trace_dir(), kSamples);
-  const net::Network& network = trace.network;
-  const net::Executor fp32(network, std::vector<net::LayerArithmetic>(network.gemm_layers.size()));
-  const net::Executor lowbit(network, net::resolve_layers(network, run_defaults(), {}));
-  auto ws_fp32 = fp32.make_workspace();
-  auto ws = lowbit.make_workspace();
-  // The FP32 run's layer outputs, computed once: not part of the low-bit pass.
-  std::vector<std::vector<std::vector<float>>> fp32_layers(kSamples);
-  for (std::size_t s = 0; s < kSamples; ++s) {
-    (void)fp32.run(std::span<const float>(trace.inputs).subspan(s * trace.sample_size, trace.sample_size), *ws_fp32);
-    for (std::size_t l = 0; l < network.gemm_layers.size(); ++l) {
-      const auto out = fp32.layer_output(*ws_fp32, l);
-      fp32_layers[s].emplace_back(out.begin(), out.end());
+class LowbitPass {
+ public:
+  static constexpr std::size_t kSamples = 16;
+  LowbitPass()
+      : trace_(net::load_trace(net::default_trace_dir(), kSamples)),
+        fp32_(trace_.network, std::vector<net::LayerArithmetic>(trace_.network.gemm_layers.size())),
+        lowbit_(trace_.network, net::resolve_layers(trace_.network, run_defaults(), {})),
+        ws_(lowbit_.make_workspace()),
+        stats_(trace_.network.gemm_layers.size()) {
+    // The FP32 run's layer outputs, computed once: not part of the low-bit pass.
+    auto ws_fp32 = fp32_.make_workspace();
+    fp32_layers_.resize(kSamples);
+    for (std::size_t s = 0; s < kSamples; ++s) {
+      (void)fp32_.run(input(s), *ws_fp32);
+      for (std::size_t l = 0; l < trace_.network.gemm_layers.size(); ++l) {
+        const auto out = fp32_.layer_output(*ws_fp32, l);
+        fp32_layers_[s].emplace_back(out.begin(), out.end());
+      }
     }
   }
-  std::vector<net::LayerStats> stats(network.gemm_layers.size());
-  for (auto _ : state) {
+  void run() {
     for (std::size_t s = 0; s < kSamples; ++s) {
-      const auto logits = lowbit.run(
-          std::span<const float>(trace.inputs).subspan(s * trace.sample_size, trace.sample_size), *ws, stats,
-          &fp32_layers[s]);
+      const auto logits = lowbit_.run(input(s), *ws_, stats_, &fp32_layers_[s]);
       benchmark::DoNotOptimize(logits.data());
     }
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kSamples * network.macs_per_sample()));
-  state.SetLabel(trace.name + ", " + net::describe(run_defaults()));
+  std::int64_t macs() const { return static_cast<std::int64_t>(kSamples * trace_.network.macs_per_sample()); }
+  std::string label() const { return trace_.name + ", " + net::describe(run_defaults()); }
+
+ private:
+  std::span<const float> input(std::size_t s) const {
+    return std::span<const float>(trace_.inputs).subspan(s * trace_.sample_size, trace_.sample_size);
+  }
+  net::Trace trace_;
+  net::Executor fp32_, lowbit_;
+  std::unique_ptr<net::Executor::Workspace> ws_;
+  std::vector<std::vector<std::vector<float>>> fp32_layers_;
+  std::vector<net::LayerStats> stats_;
+};
+
+void BM_RunLowbitPass(benchmark::State& state) {
+  LowbitPass pass;
+  for (auto _ : state) pass.run();
+  state.SetItemsProcessed(state.iterations() * pass.macs());
+  state.SetLabel(pass.label());
 }
 BENCHMARK(BM_RunLowbitPass)->Unit(benchmark::kMillisecond);
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The two above interleaved: each iteration one pass, then as many MACs of
+// BM_RunFormatsGemm/relu_b:1's GEMM, each timed on the thread's CPU clock.
+// On a shared machine whose speed drifts from one second to the next, the
+// two measured apart can land on different speeds; measured in turns they
+// share them, and `ratio` (the pass's MACs per CPU second over the GEMM's)
+// is the figure to judge the pass's overhead by.
+void BM_RunPassOverGemm(benchmark::State& state) {
+  constexpr std::size_t kSize = 256;
+  LowbitPass pass;
+  const ref::GemmConfig cfg = run_defaults().config;
+  const auto qa = ref::quantize_operand(random_matrix(kSize, kSize, 1, false), cfg.multiplier, cfg.scaling,
+                                        ref::ScaleAxis::rows, 1);
+  const auto qb = ref::quantize_operand(random_matrix(kSize, kSize, 2, true), cfg.multiplier, cfg.scaling,
+                                        ref::ScaleAxis::cols, 2);
+  constexpr auto kGemmMacs = static_cast<std::int64_t>(kSize * kSize * kSize);
+  const std::int64_t gemms = (pass.macs() + kGemmMacs / 2) / kGemmMacs;
+  ref::GemmResult r;
+  double pass_seconds = 0, gemm_seconds = 0;
+  for (auto _ : state) {
+    const double t0 = thread_cpu_seconds();
+    pass.run();
+    const double t1 = thread_cpu_seconds();
+    for (std::int64_t g = 0; g < gemms; ++g) {
+      ref::accumulate_products(qa, qb, cfg, r, /*encodings=*/false);
+      benchmark::DoNotOptimize(r.c.data.data());
+    }
+    pass_seconds += t1 - t0;
+    gemm_seconds += thread_cpu_seconds() - t1;
+  }
+  const auto n = static_cast<double>(state.iterations());
+  const double pass_rate = n * static_cast<double>(pass.macs()) / pass_seconds;
+  const double gemm_rate = n * static_cast<double>(gemms * kGemmMacs) / gemm_seconds;
+  state.counters["pass_macs_per_s"] = pass_rate;
+  state.counters["gemm_macs_per_s"] = gemm_rate;
+  state.counters["ratio"] = pass_rate / gemm_rate;
+  state.SetLabel(pass.label());
+}
+BENCHMARK(BM_RunPassOverGemm)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 }  // namespace
 
