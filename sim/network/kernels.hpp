@@ -10,7 +10,9 @@
 #include <bit>
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <span>
+#include <type_traits>
 
 #include "sim/network/graph.hpp"
 
@@ -63,8 +65,13 @@ void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t i
   // Where the block holding column j0 ends, or j1 if sooner.
   const auto block_end = [&](std::int64_t j0, std::int64_t j1) { return blocked ? std::min(j1, (j0 | mask) + 1) : j1; };
   // Columns [j0, j1) of a row, block by block: the padding, or (copy)
-  // element j from src[j - j0].
+  // element j from src[j - j0]. The gaps between two output lines are a
+  // column or two: those are written one by one.
   const auto fill = [&](T* row, std::int64_t j0, std::int64_t j1) {
+    if (j1 - j0 <= 4) {
+      for (; j0 < j1; ++j0) *at(row, j0) = pad;
+      return;
+    }
     while (j0 < j1) {
       const std::int64_t end = block_end(j0, j1);
       std::fill(at(row, j0), at(row, j0) + (end - j0), pad);
@@ -75,7 +82,11 @@ void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t i
     while (j0 < j1) {
       const std::int64_t end = block_end(j0, j1);
       T* dst = at(row, j0);
-      for (std::int64_t j = 0; j < end - j0; ++j) dst[j] = static_cast<T>(src[j]);
+      if constexpr (std::is_same_v<S, T>) {
+        std::memcpy(dst, src, static_cast<std::size_t>(end - j0) * sizeof(T));
+      } else {
+        for (std::int64_t j = 0; j < end - j0; ++j) dst[j] = static_cast<T>(src[j]);
+      }
       src += end - j0;
       j0 = end;
     }

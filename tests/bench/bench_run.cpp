@@ -18,8 +18,10 @@
 #include <string>
 
 #include "models/reference/gemm.hpp"
+#include "models/reference/lanes_f32.hpp"
 #include "sim/network/executor.hpp"
 #include "sim/network/float_gemm.hpp"
+#include "sim/network/kernels.hpp"
 #include "sim/network/layer_config.hpp"
 #include "sim/network/trace.hpp"
 #include "sim/run_command.hpp"
@@ -118,6 +120,39 @@ BENCHMARK(BM_RunYardstick)
     ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2, 3, 4}})
     ->ArgsProduct({{64}, {576}, {49}, {2, 4}})  // `layer` keeps the canonical orientation
     ->ArgNames({"m", "k", "n", "route"});
+
+// The lowering of a 3x3 convolution's activations as the run does it, per
+// sample: channels x size x size, stride 1 or 2, padding 1. layout: 0
+// im2col row-major (the `layer` yardstick's operand), 1 im2col into the
+// float lanes' panels, 2 im2row (a transposed layer's). Items: elements
+// written.
+void BM_RunLowering(benchmark::State& state) {
+  const std::int64_t channels = state.range(0), size = state.range(1), stride = state.range(2);
+  net::Window2d w;
+  w.kernel_h = w.kernel_w = 3;
+  w.stride_h = w.stride_w = stride;
+  w.pad_top = w.pad_left = w.pad_bottom = w.pad_right = 1;
+  const std::int64_t out = (size + 2 - 3) / stride + 1, k = channels * 9, n = out * out;
+  std::vector<float> x(static_cast<std::size_t>(channels * size * size));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 251) - 125.0f;
+  std::vector<float> dst(ref::f32_b_size(static_cast<std::size_t>(k), static_cast<std::size_t>(n)));
+  constexpr auto kPanel = static_cast<std::int64_t>(ref::kF32PanelCols);
+  for (auto _ : state) {
+    switch (state.range(3)) {
+      case 0: net::im2col(x.data(), channels, size, size, w, out, out, 0.0f, dst.data()); break;
+      case 1: net::im2col(x.data(), channels, size, size, w, out, out, 0.0f, dst.data(), kPanel, kPanel, k * kPanel); break;
+      default: net::im2row(x.data(), channels, size, size, w, out, out, 0.0f, dst.data()); break;
+    }
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.SetItemsProcessed(state.iterations() * k * n);
+}
+BENCHMARK(BM_RunLowering)
+    ->ArgsProduct({{16}, {28}, {1}, {0, 1}})
+    ->ArgsProduct({{16}, {28}, {2}, {0, 1}})
+    ->ArgsProduct({{32}, {14}, {1}, {0, 1}})
+    ->ArgsProduct({{64}, {7}, {1}, {0, 2}})
+    ->ArgNames({"c", "size", "stride", "layout"});
 
 // The low-bit pass of `accsim run` on the shipped ResNet trace, statistics
 // included (as `accsim run` does it per sample: events, errors against the
