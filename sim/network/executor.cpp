@@ -284,6 +284,7 @@ QuantizedOperand quantize_runtime(const float* data, std::size_t rows, std::size
 // group).
 struct ConstantOperand {
   std::vector<float> f;
+  std::vector<double> wide;  // f widened (exact), for the `layer` yardstick's A
   std::vector<QuantizedOperand> q;
   std::vector<QuantizedOperand> q_t;  // q's pieces transposed, where the layer runs transposed
   // A Conv's pieces as the float lanes read them (where plan_f32 takes
@@ -381,6 +382,7 @@ Executor::Executor(const Network& net, std::vector<LayerArithmetic> layers)
         gather_a(node, a->data(), op.f);
       }
       if (arith.engine == Engine::reference) {
+        op.wide.assign(op.f.begin(), op.f.end());
         const auto rows = static_cast<std::size_t>(g.m * g.groups), k = static_cast<std::size_t>(g.k);
         const QuantizedOperand whole =
             quantize_floats(op.f.data(), rows, k, mul, operand_scaling(scaling, p->a_is_weight), ScaleAxis::rows, 1);
@@ -479,6 +481,7 @@ struct GemmCall {
   std::size_t m, k, n;
   const float* a_f;
   const float* b_f;
+  const double* a_wide = nullptr;  // a_f widened, where prepared
   const QuantizedOperand* qa = nullptr;
   const QuantizedOperand* qb = nullptr;
   bool transposed = false;
@@ -566,7 +569,11 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
     gemm_f64(call.qa->values.data(), call.qb->values.data(), exact, call.qa->rows, k, call.qb->cols,
              products_exact_in_double(mul));
   }
-  gemm_f64(call.a_f, call.b_f, wide, m, k, n);
+  if (call.a_wide != nullptr) {
+    gemm_f64(call.a_wide, call.b_f, wide, m, k, n);
+  } else {
+    gemm_f64(call.a_f, call.b_f, wide, m, k, n);
+  }
   if (!t && pow2) {  // the common case, as one loop the compiler vectorizes
     for (std::size_t e = 0; e < m * n; ++e) {
       value[e] = r.c.data[e] * inverse0;
@@ -739,6 +746,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
         clock.enter(Phase::lower);
         const float* w_group = w + static_cast<std::size_t>(grp) * m * k;
         GemmCall call{layer, arith, m, k, n, w_group, nullptr};
+        if (prep.a && !prep.a->wide.empty()) call.a_wide = prep.a->wide.data() + static_cast<std::size_t>(grp) * m * k;
         std::optional<ref::F32Plan> lanes_plan;
         if (!reference || st) {
           // The unrounded activations: the fp32 engine's operand, or the
@@ -837,6 +845,7 @@ std::span<const float> Executor::run(std::span<const float> input, Workspace& ws
       const float* a = prep.a ? prep.a->f.data() : (gather_a(node, ws.inputs[0], ws.f_a), ws.f_a.data());
       const float* b = prep.b ? prep.b->f.data() : (gather_b(node, ws.inputs[1], ws.f_b), ws.f_b.data());
       GemmCall call{layer, arith, m, k, n, a, b};
+      if (prep.a && !prep.a->wide.empty()) call.a_wide = prep.a->wide.data();
       QuantizedOperand qa, qb;
       if (reference) {
         clock.enter(Phase::quantize);

@@ -594,6 +594,10 @@ void gemm_f64(const float* a, const float* b, double* c, std::size_t m, std::siz
   gemm_exact_products(wide_a.data(), b, c, m, k, n);
 }
 
+void gemm_f64(const double* a, const float* b, double* c, std::size_t m, std::size_t k, std::size_t n) {
+  gemm_exact_products(a, b, c, m, k, n);
+}
+
 void gemm_f64(const double* a, const double* b, double* c, std::size_t m, std::size_t k, std::size_t n,
               bool exact_products) {
   if (exact_products) {

@@ -27,6 +27,10 @@ void gemm_fp32_sequential(const float* a, const float* b, float* c, std::size_t 
 // 2^-53 relative per addition, is far below any format accsim studies.
 // Float operands: a product of two floats is always exact in double.
 void gemm_f64(const float* a, const float* b, double* c, std::size_t m, std::size_t k, std::size_t n);
+// The same with A already widened to double (every value a float's): the
+// same bits, without widening A on every call (the executor prepares a
+// layer's constant weights so once).
+void gemm_f64(const double* a, const float* b, double* c, std::size_t m, std::size_t k, std::size_t n);
 // Doubles: `exact_products` says that every product is exact in double (the
 // caller knows it from the operands' format: products_exact_in_double);
 // otherwise each product is rounded and then added, still sequentially.

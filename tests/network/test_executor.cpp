@@ -454,6 +454,10 @@ TEST(Yardstick, FloatOperandsEqualTheSequentialLoop) {
     std::vector<double> c(m * n);
     gemm_f64(a.data(), b.data(), c.data(), m, k, n);
     expect_same_doubles(c, sequential_f64(a, b, m, k, n), "gemm_f64(float)");
+    const std::vector<double> wide_a(a.begin(), a.end());
+    std::fill(c.begin(), c.end(), -1.0);
+    gemm_f64(wide_a.data(), b.data(), c.data(), m, k, n);
+    expect_same_doubles(c, sequential_f64(a, b, m, k, n), "gemm_f64(double A, float B)");
   }
 }
 
