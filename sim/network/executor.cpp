@@ -35,8 +35,8 @@ const char* to_string(Phase p) {
 namespace {
 
 // ErrorSums::add's lanes over the whole groups of kLanes pairs from the
-// start: lane l sums pairs l, l + 8, l + 16, ... in order into ls[l]
-// (want^2), lq[l] ((got - want)^2) and lm[l] (max |got - want|). Returns
+// start: lane l sums pairs l, l + 8, l + 16, ... (each scaled) in order
+// into ls[l] (want^2), lq[l] ((got - want)^2) and lm[l] (max |got - want|). Returns
 // the pairs taken. The lanes sit in registers of Width doubles, 8 / Width
 // of them; each instance does the same operations on each lane, so the
 // bits do not depend on the CPU.
@@ -49,7 +49,7 @@ struct LaneVec {
 };
 template <std::size_t Width, class Got, class Want>
 inline __attribute__((always_inline)) std::size_t error_lanes(const Got* got, const Want* want, std::size_t n,
-                                                               double* ls, double* lq, double* lm) {
+                                                               double scale, double* ls, double* lq, double* lm) {
   constexpr std::size_t kRegs = 8 / Width;
   using V = typename LaneVec<double, Width>::type;
   using I = typename LaneVec<std::int64_t, Width>::type;
@@ -64,8 +64,8 @@ inline __attribute__((always_inline)) std::size_t error_lanes(const Got* got, co
       W w;
       std::memcpy(&g, got + i + Width * h, sizeof g);
       std::memcpy(&w, want + i + Width * h, sizeof w);
-      const V wd = __builtin_convertvector(w, V);
-      const V e = __builtin_convertvector(g, V) - wd;
+      const V wd = __builtin_convertvector(w, V) * scale;
+      const V e = __builtin_convertvector(g, V) * scale - wd;
       sv[h] += wd * wd;
       qv[h] += e * e;
       const V a = (V)((I)e & magnitude);  // |e|
@@ -81,25 +81,25 @@ inline __attribute__((always_inline)) std::size_t error_lanes(const Got* got, co
 // wider vector type, which the baseline build splits, goes through memory).
 template <class Got, class Want>
 __attribute__((target("avx512f"))) std::size_t error_lanes_avx512(const Got* got, const Want* want, std::size_t n,
-                                                                   double* ls, double* lq, double* lm) {
-  return error_lanes<8>(got, want, n, ls, lq, lm);
+                                                                   double scale, double* ls, double* lq, double* lm) {
+  return error_lanes<8>(got, want, n, scale, ls, lq, lm);
 }
 template <class Got, class Want>
-std::size_t error_lanes_baseline(const Got* got, const Want* want, std::size_t n, double* ls, double* lq,
-                                 double* lm) {
-  return error_lanes<2>(got, want, n, ls, lq, lm);
+std::size_t error_lanes_baseline(const Got* got, const Want* want, std::size_t n, double scale, double* ls,
+                                 double* lq, double* lm) {
+  return error_lanes<2>(got, want, n, scale, ls, lq, lm);
 }
 
 }  // namespace
 
 template <class Got, class Want>
-void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
+void ErrorSums::add(const Got* got, const Want* want, std::size_t n, double scale) {
   double ls[kLanes], lq[kLanes], lm[kLanes];
-  std::size_t i = ref::lane_isa() == ref::LaneIsa::avx512 ? error_lanes_avx512(got, want, n, ls, lq, lm)
-                                                          : error_lanes_baseline(got, want, n, ls, lq, lm);
+  std::size_t i = ref::lane_isa() == ref::LaneIsa::avx512 ? error_lanes_avx512(got, want, n, scale, ls, lq, lm)
+                                                          : error_lanes_baseline(got, want, n, scale, ls, lq, lm);
   for (std::size_t l = 0; i < n; ++i, ++l) {
-    const auto w = static_cast<double>(want[i]);
-    const double e = static_cast<double>(got[i]) - w;
+    const double w = static_cast<double>(want[i]) * scale;
+    const double e = static_cast<double>(got[i]) * scale - w;
     ls[l] += w * w;
     lq[l] += e * e;
     lm[l] = std::abs(e) > lm[l] ? std::abs(e) : lm[l];
@@ -110,9 +110,9 @@ void ErrorSums::add(const Got* got, const Want* want, std::size_t n) {
   for (const double m : lm) max_abs = std::max(max_abs, m);
   count += n;
 }
-template void ErrorSums::add(const double*, const double*, std::size_t);
-template void ErrorSums::add(const float*, const double*, std::size_t);
-template void ErrorSums::add(const float*, const float*, std::size_t);
+template void ErrorSums::add(const double*, const double*, std::size_t, double);
+template void ErrorSums::add(const float*, const double*, std::size_t, double);
+template void ErrorSums::add(const float*, const float*, std::size_t, double);
 
 double ErrorSums::snr_db() const {
   if (noise == 0) return std::numeric_limits<double>::infinity();
@@ -574,12 +574,9 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
   } else {
     gemm_f64(call.a_f, call.b_f, wide, m, k, n);
   }
-  if (!t && pow2) {  // the common case, as one loop the compiler vectorizes
-    for (std::size_t e = 0; e < m * n; ++e) {
-      value[e] = r.c.data[e] * inverse0;
-      c[e] = static_cast<float>(value[e]);
-      exact_c[e] = exact[e] * inverse0;
-    }
+  if (!t && pow2) {  // the common case: the sums unscale as they go
+    for (std::size_t e = 0; e < m * n; ++e) c[e] = static_cast<float>(r.c.data[e] * inverse0);
+    stats->accumulation.add(r.c.data.data(), exact, m * n, inverse0);
   } else {
     for (std::size_t i = 0; i < m; ++i) {
       for (std::size_t j = 0; j < n; ++j) {
@@ -588,8 +585,8 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
         exact_c[i * n + j] = unscale(exact[at(i, j)], i, j);
       }
     }
+    stats->accumulation.add(value, exact_c, m * n);
   }
-  stats->accumulation.add(value, exact_c, m * n);
   stats->layer.add(c, wide, m * n);
 }
 

@@ -66,10 +66,12 @@ struct ErrorSums {
   // order, and the lanes are added to the sums in a fixed tree at the end.
   // The bits depend on the pairs and their order alone (not on threads),
   // and the CPU runs the kLanes chains side by side instead of waiting on
-  // one. max_abs passes over a NaN difference.
+  // one. max_abs passes over a NaN difference. With a `scale`, each pair
+  // is first multiplied by it in double (got[i] * scale, want[i] * scale,
+  // as a caller's own loop would before adding them; 1 changes nothing).
   static constexpr std::size_t kLanes = 8;
   template <class Got, class Want>
-  void add(const Got* got, const Want* want, std::size_t n);  // for float and double
+  void add(const Got* got, const Want* want, std::size_t n, double scale = 1.0);  // for float and double
   ErrorSums& operator+=(const ErrorSums& o) {
     signal += o.signal;
     noise += o.noise;

@@ -902,21 +902,29 @@ TEST(ErrorSums, AddKeepsEightLanesInIndexOrderAndAddsThemInAFixedTree) {
       before.noise = 0.0625;
       before.max_abs = 0.25;
       before.count = 1;
-      ErrorSums sums = before;
-      sums.add(got.data(), want.data(), n);
-
-      double s[8] = {}, q[8] = {}, mx = before.max_abs;
-      for (std::size_t i = 0; i < n; ++i) {
-        const double e = static_cast<double>(got[i]) - want[i];
-        s[i % 8] += want[i] * want[i];
-        q[i % 8] += e * e;
-        if (!std::isnan(e)) mx = std::max(mx, std::abs(e));
-      }
       auto tree = [](const double* v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); };
-      EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.signal), std::bit_cast<std::uint64_t>(before.signal + tree(s))) << n;
-      EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.noise), std::bit_cast<std::uint64_t>(before.noise + tree(q))) << n;
-      EXPECT_EQ(sums.max_abs, mx) << n;
-      EXPECT_EQ(sums.count, before.count + n);
+      // Unscaled, and each pair first multiplied by a scale that rounds.
+      for (const double scale : {1.0, 0.3}) {
+        ErrorSums sums = before;
+        if (scale == 1.0) {
+          sums.add(got.data(), want.data(), n);
+        } else {
+          sums.add(got.data(), want.data(), n, scale);
+        }
+        double s[8] = {}, q[8] = {}, mx = before.max_abs;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double w = want[i] * scale;
+          const double e = static_cast<double>(got[i]) * scale - w;
+          s[i % 8] += w * w;
+          q[i % 8] += e * e;
+          if (!std::isnan(e)) mx = std::max(mx, std::abs(e));
+        }
+        SCOPED_TRACE("scale " + std::to_string(scale));
+        EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.signal), std::bit_cast<std::uint64_t>(before.signal + tree(s))) << n;
+        EXPECT_EQ(std::bit_cast<std::uint64_t>(sums.noise), std::bit_cast<std::uint64_t>(before.noise + tree(q))) << n;
+        EXPECT_EQ(sums.max_abs, mx) << n;
+        EXPECT_EQ(sums.count, before.count + n);
+      }
       if (n > 3) {
         got[3] = std::numeric_limits<float>::quiet_NaN();
         ErrorSums with_nan;
