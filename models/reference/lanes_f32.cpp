@@ -315,10 +315,12 @@ void run_panels(const F32Plan& plan, const F32Operands& ops, const GemmConfig& c
     for (std::size_t r = 0; r < rows; ++r) {
       // Sequential: the row's one chunk's sums; chunked: their merge.
       const float* results = kern.merge != nullptr ? out + r * width : scratch.data() + r * chunks * width;
-      for (std::size_t j = 0; j < cols; ++j) {
-        const double v = results[j];
-        result.c(i0 + r, first_col + j) = v;
-        if (encodings) result.c_bits[(i0 + r) * n + first_col + j] = encode(v);  // v is on the format's grid
+      double* const values = &result.c(i0 + r, first_col);
+      for (std::size_t j = 0; j < cols; ++j) values[j] = results[j];  // one vector loop
+      if (encodings) {
+        for (std::size_t j = 0; j < cols; ++j) {
+          result.c_bits[(i0 + r) * n + first_col + j] = encode(values[j]);  // on the format's grid
+        }
       }
     }
   });
