@@ -553,8 +553,9 @@ void run_gemm(const GemmCall& call, float* c, ref::GemmResult& r, std::vector<do
   stats->product += r.stats.product;
   stats->accumulate += r.stats.accumulate;
   stats->merge += r.stats.merge;
-  // The two yardsticks: `exact` in r.c's layout, `wide` in c's; then C and
-  // `exact` unscaled, in c's order.
+  // The two yardsticks: `exact` in r.c's layout, `wide` in c's; then C
+  // unscaled, and the errors of C against `exact` (in c's order: other
+  // layouts and scales unscale both into `value` and `exact_c` first).
   if (scratch.size() < 4 * m * n) scratch.resize(4 * m * n);
   double* const exact = scratch.data();
   double* const wide = exact + m * n;
