@@ -1,6 +1,7 @@
 #include "sim/network/float_gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -295,6 +296,12 @@ __attribute__((target("avx2"))) inline void madd_pairs(I32x8& acc, const I16x16&
 inline void madd_pairs(I32x4& acc, const I16x8& a, const I16x8& b) {  // SSE2, every x86-64
   acc += (I32x4)_mm_madd_epi16((__m128i)a, (__m128i)b);
 }
+// The same in one instruction (AVX-512 VNNI): the pair's products and the
+// lane are added exactly, as madd_pairs' two instructions add them (no
+// value here reaches -2^15, so neither ever wraps).
+__attribute__((target("avx512f,avx512vnni"))) inline void dot_pairs(I32x16& acc, const I16x32& a, const I16x32& b) {
+  acc = (I32x16)_mm512_dpwssd_epi32((__m512i)acc, (__m512i)a, (__m512i)b);
+}
 
 template <std::size_t Bytes>
 struct IntVec;
@@ -317,7 +324,7 @@ struct IntVec<16> {
 // C[i0 .. i0+R) x [j0 .. j0 + Vecs * L), clipped to n: R x Vecs vectors of
 // int32 lanes stay in registers for a block of steps, then go into exact
 // double sums.
-template <std::size_t R, std::size_t Vecs, std::size_t Bytes, class T>
+template <std::size_t R, std::size_t Vecs, std::size_t Bytes, bool Vnni, class T>
 ACCSIM_GEMM_INLINE void int_tile(const IntGemm<T>& g, std::size_t i0, std::size_t j0) {
   using I16 = typename IntVec<Bytes>::I16;
   using I32 = typename IntVec<Bytes>::I32;
@@ -336,7 +343,13 @@ ACCSIM_GEMM_INLINE void int_tile(const IntGemm<T>& g, std::size_t i0, std::size_
         std::int32_t pair;
         std::memcpy(&pair, g.a + (i0 + r) * g.k2 + 2 * p, sizeof pair);
         const I32 ar = I32{} + pair;
-        for (std::size_t v = 0; v < Vecs; ++v) madd_pairs(acc[r][v], (I16)ar, bv[v]);
+        for (std::size_t v = 0; v < Vecs; ++v) {
+          if constexpr (Vnni) {
+            dot_pairs(acc[r][v], (I16)ar, bv[v]);
+          } else {
+            madd_pairs(acc[r][v], (I16)ar, bv[v]);
+          }
+        }
       }
     }
     for (std::size_t r = 0; r < R; ++r)
@@ -488,17 +501,17 @@ ACCSIM_GEMM_INLINE bool pack_pair(const IntGemm<T>& g, const T* row0, const T* r
 
 // One strip of columns [j0, j0 + Vecs * L) for every row: blocks of rows
 // inside, so that the strip of B stays in cache for all of A's rows.
-template <std::size_t Vecs, std::size_t Bytes, class T>
+template <std::size_t Vecs, std::size_t Bytes, bool Vnni, class T>
 ACCSIM_GEMM_INLINE void int_strip(const IntGemm<T>& g, std::size_t j0) {
   std::size_t i = 0;
-  for (; i + kRows <= g.m; i += kRows) int_tile<kRows, Vecs, Bytes>(g, i, j0);
-  for (; i < g.m; ++i) int_tile<1, Vecs, Bytes>(g, i, j0);
+  for (; i + kRows <= g.m; i += kRows) int_tile<kRows, Vecs, Bytes, Vnni>(g, i, j0);
+  for (; i < g.m; ++i) int_tile<1, Vecs, Bytes, Vnni>(g, i, j0);
 }
 
 // Packs A and B into g's buffers, then C: strips of Vecs vectors of
 // columns, then of single vectors. False, with nothing computed, where an
 // operand holds a value off the grid.
-template <std::size_t Vecs, std::size_t Bytes, class T>
+template <std::size_t Vecs, std::size_t Bytes, bool Vnni, class T>
 ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm<T>& g) {
   for (std::size_t i = 0; i < g.m; ++i) {
     if (!pack_row<Bytes>(g, g.a_values + i * g.k, g.k, g.k2, g.a + i * g.k2)) return false;
@@ -514,23 +527,30 @@ ACCSIM_GEMM_INLINE bool int_gemm(const IntGemm<T>& g) {
   }
   constexpr std::size_t L = Bytes / 4;
   std::size_t j = 0;
-  for (; j + Vecs * L <= g.n2; j += Vecs * L) int_strip<Vecs, Bytes>(g, j);
-  for (; j < g.n2; j += L) int_strip<1, Bytes>(g, j);
+  for (; j + Vecs * L <= g.n2; j += Vecs * L) int_strip<Vecs, Bytes, Vnni>(g, j);
+  for (; j < g.n2; j += L) int_strip<1, Bytes, Vnni>(g, j);
   return true;
 }
 
 template <class T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))) bool int_gemm_avx512_vnni(
+    const IntGemm<T>& g) {
+  return int_gemm<4, 64, true>(g);
+}
+template <class T>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) bool int_gemm_avx512(const IntGemm<T>& g) {
-  return int_gemm<4, 64>(g);
+  return int_gemm<4, 64, false>(g);
 }
 template <class T>
 __attribute__((target("avx2"))) bool int_gemm_avx2(const IntGemm<T>& g) {
-  return int_gemm<2, 32>(g);
+  return int_gemm<2, 32, false>(g);
 }
 template <class T>
 bool int_gemm_baseline(const IntGemm<T>& g) {
-  return int_gemm<2, 16>(g);
+  return int_gemm<2, 16, false>(g);
 }
+
+std::atomic<int> g_vnni_override{-1};
 
 // gemm_exact_sums on the int16 kernel (int16_grid(format), k > 0): false,
 // with nothing computed, where an operand holds a value off the grid.
@@ -571,7 +591,7 @@ bool int16_exact_sums(const num::Format& format, const T* a, const T* b, std::si
   g.a = a16.data();
   g.b = b16.data();
   switch (isa) {
-    case LaneIsa::avx512: return int_gemm_avx512(g);
+    case LaneIsa::avx512: return int16_vnni() ? int_gemm_avx512_vnni(g) : int_gemm_avx512(g);
     case LaneIsa::avx2: return int_gemm_avx2(g);
     case LaneIsa::baseline: break;
   }
@@ -623,6 +643,17 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
   const auto bm = static_cast<blasint>(m), bk = static_cast<blasint>(k), bn = static_cast<blasint>(n);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bm, bn, bk, 1.0, a, bk, b, bn, 0.0, c, bn);
 }
+
+bool int16_vnni() {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") != 0;
+  }();
+  const int forced = g_vnni_override.load(std::memory_order_relaxed);
+  return cpu && forced != 0;
+}
+
+void set_int16_vnni(std::optional<bool> use) { g_vnni_override.store(use ? int{*use} : -1, std::memory_order_relaxed); }
 
 bool int16_grid(const num::Format& format) {
   const num::fast::Span v = num::fast::span_of(format);

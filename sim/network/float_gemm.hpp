@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 
 #include "models/numerics/format.hpp"
 #include "models/reference/lanes_f32.hpp"
@@ -57,9 +58,10 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
 // exact arithmetic gives those bits: where the format's values are integers
 // of at most 15 bits in units of its last place (int16_grid: e3m4, M5E2,
 // int8, ...), they are multiplied as int16 and summed two products per
-// int32 lane and step (pmaddwd), in blocks too short to overflow, whose
-// sums are added in double; on lane_isa()'s kernel (AVX-512BW, AVX2, SSE2),
-// four times the values per register of dgemm's. Other formats, and
+// int32 lane and step (pmaddwd, or VNNI's vpdpwssd: int16_vnni), in blocks
+// too short to overflow, whose sums are added in double; on lane_isa()'s
+// kernel (AVX-512BW, AVX2, SSE2), four times the values per register of
+// dgemm's. Other formats, and
 // operands holding anything off the grid (a NaN, an infinity), take
 // gemm_f64_exact_sums.
 void gemm_exact_sums(const num::Format& format, const double* a, const double* b, double* c, std::size_t m,
@@ -71,5 +73,13 @@ void gemm_exact_sums(const num::Format& format, const ref::F32Operands& ops, dou
 // Whether the values of `format` are integers of at most 15 bits (sign
 // apart) in units of its last place, 2^lsb of num::fast::span_of.
 [[nodiscard]] bool int16_grid(const num::Format& format);
+// Whether that kernel, on AVX-512, adds each pair with one VNNI
+// instruction (vpdpwssd) in place of AVX-512BW's two: where the CPU has
+// VNNI, unless set_int16_vnni(false) turned it off. The bits are the same.
+[[nodiscard]] bool int16_vnni();
+// Overrides that (nullopt: back to the CPU's choice; true is capped to
+// what the CPU runs), so that tests run both kernels on one machine. Not
+// for use while a GEMM runs.
+void set_int16_vnni(std::optional<bool> use);
 
 }  // namespace accsim::net

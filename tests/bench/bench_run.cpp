@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -82,7 +83,8 @@ BENCHMARK(BM_RunFormatsGemm)->Arg(0)->Arg(1)->ArgName("relu_b")->Unit(benchmark:
 // on the run's multiplier grid through OpenBLAS dgemm, 1 the same through
 // the int16 kernel, 2 `layer`'s double GEMM of unrounded operands; as the
 // run calls them, on floats: 3 the int16 kernel reading the float lanes'
-// layout, 4 `layer`'s GEMM of float operands.
+// layout, 4 `layer`'s GEMM of float operands; 5 route 3 on the AVX-512BW
+// kernel where the run takes VNNI's (net::set_int16_vnni), for its gain.
 void BM_RunYardstick(benchmark::State& state) {
   const auto m = static_cast<std::size_t>(state.range(0)), k = static_cast<std::size_t>(state.range(1)),
              n = static_cast<std::size_t>(state.range(2));
@@ -106,18 +108,21 @@ void BM_RunYardstick(benchmark::State& state) {
       case 1: net::gemm_exact_sums(cfg.multiplier, qa.values.data(), qb.values.data(), c.data(), m, k, n); break;
       case 2: net::gemm_f64(a.data.data(), b.data.data(), c.data(), m, k, n, /*exact_products=*/true); break;
       case 3:
+      case 5:
+        net::set_int16_vnni(state.range(3) == 3 ? std::nullopt : std::optional(false));
         net::gemm_exact_sums(cfg.multiplier, ref::F32Operands{qa_f.data(), qb_panels.data(), m, k, n}, c.data());
         break;
       default: net::gemm_f64(a_f.data(), b_f.data(), c.data(), m, k, n); break;
     }
     benchmark::DoNotOptimize(c.data());
   }
+  net::set_int16_vnni(std::nullopt);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m * k * n));
 }
 BENCHMARK(BM_RunYardstick)
-    ->ArgsProduct({{16}, {144}, {784}, {0, 1, 2, 3, 4}})
-    ->ArgsProduct({{32}, {288}, {196}, {0, 1, 2, 3, 4}})
-    ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2, 3, 4}})
+    ->ArgsProduct({{16}, {144}, {784}, {0, 1, 2, 3, 4, 5}})
+    ->ArgsProduct({{32}, {288}, {196}, {0, 1, 2, 3, 4, 5}})
+    ->ArgsProduct({{49}, {576}, {64}, {0, 1, 2, 3, 4, 5}})
     ->ArgsProduct({{64}, {576}, {49}, {2, 4}})  // `layer` keeps the canonical orientation
     ->ArgNames({"m", "k", "n", "route"});
 

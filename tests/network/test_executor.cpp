@@ -444,6 +444,36 @@ void expect_same_doubles(const std::vector<double>& got, const std::vector<doubl
   }
 }
 
+// The int16 kernels of gemm_exact_sums this machine runs: one per lane
+// ISA, and on AVX-512 with VNNI the AVX-512BW kernel too.
+struct Int16Kernel {
+  ref::LaneIsa isa;
+  bool vnni;
+  [[nodiscard]] std::string name() const { return std::string(ref::to_string(isa)) + (vnni ? "+vnni" : ""); }
+  void use() const {
+    ref::set_lane_isa(isa);
+    set_int16_vnni(vnni);
+  }
+};
+std::vector<Int16Kernel> int16_kernels() {
+  std::vector<Int16Kernel> out;
+  set_int16_vnni(std::nullopt);
+  const bool cpu_vnni = int16_vnni();
+  for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+    out.push_back({isa, false});
+    if (isa == ref::LaneIsa::avx512 && cpu_vnni) out.push_back({isa, true});
+  }
+  return out;
+}
+// Restores the lane ISA and the int16 kernel when a test that forced them ends.
+struct Int16KernelGuard {
+  ref::testing::IsaGuard isa;
+  Int16KernelGuard() = default;
+  Int16KernelGuard(const Int16KernelGuard&) = delete;
+  Int16KernelGuard& operator=(const Int16KernelGuard&) = delete;
+  ~Int16KernelGuard() { set_int16_vnni(std::nullopt); }
+};
+
 using Shape3 = std::tuple<std::size_t, std::size_t, std::size_t>;
 const std::vector<Shape3> kYardstickShapes = {{3, 5, 7}, {8, 64, 33}, {1, 300, 17}, {16, 144, 49}, {5, 9, 100}};
 
@@ -512,7 +542,7 @@ TEST(Yardstick, ExactnessFollowsTheFormatsGrid) {
 }
 
 // The integer route of gemm_exact_sums against the sequential loop, on
-// every ISA this machine runs: odd k (a padded pair), n not a whole vector,
+// every int16 kernel this machine runs (int16_kernels): odd k (a padded pair), n not a whole vector,
 // k long enough for several int32 blocks, and operands of the format's
 // largest magnitude, whose blocks come within 7% of int32's range (e3m4:
 // 256 steps of two products of 1984^2 units), so that a block twice as
@@ -541,11 +571,11 @@ TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
           for (std::size_t i = 0; i < qb.values.size(); ++i) qb.values[i] = (i / n) % 2 ? -largest : largest;
         }
         const std::vector<double> want = sequential_f64(qa.values, qb.values, m, k, n);
-        for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+        for (const Int16Kernel& kernel : int16_kernels()) {
           SCOPED_TRACE(std::string(fmt) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
-                       (extreme ? " largest " : " ") + std::string(ref::to_string(isa)));
-          ref::testing::IsaGuard guard;
-          ref::set_lane_isa(isa);
+                       (extreme ? " largest " : " ") + kernel.name());
+          Int16KernelGuard guard;
+          kernel.use();
           std::vector<double> c(m * n, -1.0);
           gemm_exact_sums(f, qa.values.data(), qb.values.data(), c.data(), m, k, n);
           expect_same_doubles(c, want, "integer grid");
@@ -569,7 +599,7 @@ TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
 
 // Operands off the format's grid (a fraction of its last place, a value
 // beyond its range, one whose scaling overflows float, a NaN) are not
-// converted: the call is dgemm's, on every ISA. Each is tried in A and in
+// converted: the call is dgemm's, on every int16 kernel. Each is tried in A and in
 // B, in a whole vector of sixteen (the float packers' widest step), in one
 // of eight, in the scalar tail, and in B's last row, which has no partner.
 TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
@@ -590,11 +620,11 @@ TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
       for (std::size_t kk = 0; kk < k; ++kk) {
         for (std::size_t j = 0; j < n; ++j) fb[ref::f32_b_index(k, kk, j)] = static_cast<float>(b[kk * n + j]);
       }
-      for (const ref::LaneIsa isa : ref::testing::runnable_isas()) {
+      for (const Int16Kernel& kernel : int16_kernels()) {
         SCOPED_TRACE(std::to_string(odd) + (in_a ? " in A at " : " in B at ") + std::to_string(at) + " " +
-                     std::string(ref::to_string(isa)));
-        ref::testing::IsaGuard guard;
-        ref::set_lane_isa(isa);
+                     kernel.name());
+        Int16KernelGuard guard;
+        kernel.use();
         std::vector<double> got(m * n), got_f(m * n);
         gemm_exact_sums(f, a.data(), b.data(), got.data(), m, k, n);
         gemm_exact_sums(f, ref::F32Operands{fa.data(), fb.data(), m, k, n}, got_f.data());
