@@ -420,35 +420,39 @@ inline __m128i grid_ints(IsaTag<16>, const T* src, double inverse_unit, double l
 // Sixteen floats at once, in float arithmetic, where inverse_unit is a
 // float of at least 1: x * inverse_unit is then exact in float as in
 // double, or infinite where double's is beyond the limit too, so the
-// integers and `bad` are grid_ints'. Half the conversions per value (the
-// run's operands are floats).
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m256i grid_ints16(const float* src,
+// integers and the lanes off the grid (set in `off`, which the caller
+// tests once per row) are grid_ints'. Half the conversions per value (the
+// run's operands are floats). The integers come as int32 lanes.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline __m512i grid_ints16(const float* src,
                                                                                        float inverse_unit,
-                                                                                       float limit, bool& bad) {
+                                                                                       float limit, __mmask16& off) {
   const __m512 u = _mm512_mul_ps(_mm512_loadu_ps(src), _mm512_set1_ps(inverse_unit));
   const __m512i v = _mm512_maskz_cvttps_epi32(0xffff, u);  // 0x80000000 where out of range or NaN
-  const __mmask16 off = _mm512_cmp_ps_mask(_mm512_maskz_cvtepi32_ps(0xffff, v), u, _CMP_NEQ_UQ) |
-                        _mm512_cmp_ps_mask(_mm512_abs_ps(u), _mm512_set1_ps(limit), _CMP_NLE_UQ);
-  bad |= off != 0;
-  return _mm512_maskz_cvtepi32_epi16(0xffff, v);
+  off |= _mm512_cmp_ps_mask(_mm512_maskz_cvtepi32_ps(0xffff, v), u, _CMP_NEQ_UQ) |
+         _mm512_cmp_ps_mask(_mm512_abs_ps(u), _mm512_set1_ps(limit), _CMP_NLE_UQ);
+  return v;
 }
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void store_ints16(const float* src,
                                                                                      float inverse_unit, float limit,
-                                                                                     std::int16_t* dst, bool& bad) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), grid_ints16(src, inverse_unit, limit, bad));
+                                                                                     std::int16_t* dst,
+                                                                                     __mmask16& off) {
+  const __m512i v = grid_ints16(src, inverse_unit, limit, off);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_maskz_cvtepi32_epi16(0xffff, v));
 }
 // Two rows' sixteen columns interleaved: dst[2j] from row0, dst[2j + 1]
-// from row1 (null: zeros).
+// from row1 (null: zeros). Each pair is one int32 lane, row0's integer in
+// its low half and row1's in its high half (little-endian), so the lanes
+// are built in place: the low 16 bits of row0's lane, under row1's shifted
+// up (every integer on the grid fits 16 bits).
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void store_pairs16(const float* row0,
                                                                                       const float* row1,
                                                                                       float inverse_unit, float limit,
-                                                                                      std::int16_t* dst, bool& bad) {
-  const __m256i v0 = grid_ints16(row0, inverse_unit, limit, bad);
-  const __m256i v1 = row1 ? grid_ints16(row1, inverse_unit, limit, bad) : _mm256_setzero_si256();
-  // Per 128-bit half: lo interleaves columns 0-3 | 8-11, hi 4-7 | 12-15.
-  const __m256i lo = _mm256_unpacklo_epi16(v0, v1), hi = _mm256_unpackhi_epi16(v0, v1);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+                                                                                      std::int16_t* dst,
+                                                                                      __mmask16& off) {
+  const __m512i v0 = grid_ints16(row0, inverse_unit, limit, off);
+  const __m512i v1 = row1 ? grid_ints16(row1, inverse_unit, limit, off) : _mm512_setzero_si512();
+  const __m512i high = _mm512_maskz_slli_epi32(0xffff, v1, 16);
+  _mm512_storeu_si512(dst, _mm512_ternarylogic_epi32(high, v0, _mm512_set1_epi32(0xffff), 0xf8));  // a | (b & c)
 }
 
 // A row of A, its pad to `padded` zeros; a pair of rows of B interleaved
@@ -463,7 +467,9 @@ ACCSIM_GEMM_INLINE bool pack_row(const IntGemm<T>& g, const T* src, std::size_t 
   if constexpr (Bytes == 64 && std::is_same_v<T, float>) {
     if (g.float_grid) {
       const auto inv = static_cast<float>(inverse_unit), lim = static_cast<float>(limit);
-      for (; i + 16 <= count; i += 16) store_ints16(src + i, inv, lim, dst + i, bad);
+      __mmask16 off = 0;
+      for (; i + 16 <= count; i += 16) store_ints16(src + i, inv, lim, dst + i, off);
+      bad = off != 0;
     }
   }
   for (; i + 8 <= count; i += 8) {
@@ -482,7 +488,9 @@ ACCSIM_GEMM_INLINE bool pack_pair(const IntGemm<T>& g, const T* row0, const T* r
   if constexpr (Bytes == 64 && std::is_same_v<T, float>) {
     if (g.float_grid) {
       const auto inv = static_cast<float>(inverse_unit), lim = static_cast<float>(limit);
-      for (; j + 16 <= count; j += 16) store_pairs16(row0 + j, row1 ? row1 + j : nullptr, inv, lim, dst + 2 * j, bad);
+      __mmask16 off = 0;
+      for (; j + 16 <= count; j += 16) store_pairs16(row0 + j, row1 ? row1 + j : nullptr, inv, lim, dst + 2 * j, off);
+      bad = off != 0;
     }
   }
   for (; j + 8 <= count; j += 8) {
