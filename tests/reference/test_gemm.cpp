@@ -524,16 +524,21 @@ TEST(Quantize, FloatOperandsMatchTheMatrixOfTheirValues) {
           Matrix m(rows, cols);
           for (std::size_t i = 0; i < x.size(); ++i) m.data[i] = x[i];
           const QuantizedOperand want = quantize_operand(m, f, s, axis, 2);
-          quantize_operand(x.data(), rows, cols, f, s, axis, 2, got);
-          EXPECT_EQ(got.rows, rows);
-          EXPECT_EQ(got.cols, cols);
-          EXPECT_EQ(got.axis, axis);
-          EXPECT_EQ(got.bits, want.bits);
-          EXPECT_EQ(got.scale, want.scale);
-          expect_same_counts(got.events, want.events, "quantize");
-          ASSERT_EQ(got.values.size(), want.values.size());
-          for (std::size_t i = 0; i < x.size(); ++i) {
-            ASSERT_EQ(std::bit_cast<std::uint64_t>(got.values[i]), std::bit_cast<std::uint64_t>(want.values[i])) << i;
+          for (LaneIsa isa : runnable_isas()) {  // each ISA's lanes widen the floats their own way
+            SCOPED_TRACE(to_string(isa));
+            IsaGuard guard;
+            set_lane_isa(isa);
+            quantize_operand(x.data(), rows, cols, f, s, axis, 2, got);
+            EXPECT_EQ(got.rows, rows);
+            EXPECT_EQ(got.cols, cols);
+            EXPECT_EQ(got.axis, axis);
+            EXPECT_EQ(got.bits, want.bits);
+            EXPECT_EQ(got.scale, want.scale);
+            expect_same_counts(got.events, want.events, "quantize");
+            ASSERT_EQ(got.values.size(), want.values.size());
+            for (std::size_t i = 0; i < x.size(); ++i) {
+              ASSERT_EQ(std::bit_cast<std::uint64_t>(got.values[i]), std::bit_cast<std::uint64_t>(want.values[i])) << i;
+            }
           }
         }
       }
