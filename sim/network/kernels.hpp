@@ -130,8 +130,12 @@ void im2col(const S* x, std::int64_t channels, std::int64_t in_h, std::int64_t i
           if (w.stride_w == 1) {
             copy(row, j + xs.lo, j + xs.hi, plane + line + xs.lo);
           } else {
-            for (std::int64_t ox = xs.lo; ox < xs.hi; ++ox) {
-              *at(row, j + ox) = static_cast<T>(plane[line + ox * w.stride_w]);
+            // Strided reads, written block by block (one place computed
+            // per block, not per element).
+            for (std::int64_t ox = xs.lo; ox < xs.hi;) {
+              const std::int64_t end = block_end(j + ox, j + xs.hi) - j;
+              T* dst = at(row, j + ox);
+              for (; ox < end; ++ox) *dst++ = static_cast<T>(plane[line + ox * w.stride_w]);
             }
           }
           fill(row, j + xs.hi, j + out_w);
