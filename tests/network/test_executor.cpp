@@ -542,11 +542,11 @@ TEST(Yardstick, ExactnessFollowsTheFormatsGrid) {
 }
 
 // The integer route of gemm_exact_sums against the sequential loop, on
-// every int16 kernel this machine runs (int16_kernels): odd k (a padded pair), n not a whole vector,
-// k long enough for several int32 blocks, and operands of the format's
-// largest magnitude, whose blocks come within 7% of int32's range (e3m4:
-// 256 steps of two products of 1984^2 units), so that a block twice as
-// long overflows.
+// every int16 kernel this machine runs (int16_kernels): odd k (a padded
+// pair), n not a whole vector, k long enough for several int32 blocks, and
+// operands of the format's largest magnitude, whose blocks come within 7%
+// of int32's range (e3m4: 256 steps of two products of 1984^2 units), so
+// that a block twice as long overflows.
 TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
   const std::vector<Shape3> shapes = {{3, 5, 7},     {8, 64, 33},  {1, 300, 17}, {16, 144, 49},
                                       {5, 9, 100},   {13, 1101, 70}, {64, 576, 16}, {4, 1, 1}};
@@ -599,9 +599,10 @@ TEST(Yardstick, IntegerGridEqualsTheSequentialLoopOnEveryIsa) {
 
 // Operands off the format's grid (a fraction of its last place, a value
 // beyond its range, one whose scaling overflows float, a NaN) are not
-// converted: the call is dgemm's, on every int16 kernel. Each is tried in A and in
-// B, in a whole vector of sixteen (the float packers' widest step), in one
-// of eight, in the scalar tail, and in B's last row, which has no partner.
+// converted: the call is dgemm's, on every int16 kernel. Each is tried in A
+// and in B, in a whole vector of sixteen (the float packers' widest step),
+// in one of eight, in the scalar tail, and in B's last row, which has no
+// partner.
 TEST(Yardstick, IntegerGridLeavesOffGridOperandsToDgemm) {
   const num::Format f = num::parse_format("e3m4");
   constexpr std::size_t m = 5, k = 45, n = 45;  // 16 + 16 + 8 + 5
