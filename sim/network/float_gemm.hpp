@@ -61,9 +61,8 @@ void gemm_f64_exact_sums(const double* a, const double* b, double* c, std::size_
 // int32 lane and step (pmaddwd, or VNNI's vpdpwssd: int16_vnni), in blocks
 // too short to overflow, whose sums are added in double; on lane_isa()'s
 // kernel (AVX-512BW, AVX2, SSE2), four times the values per register of
-// dgemm's. Other formats, and
-// operands holding anything off the grid (a NaN, an infinity), take
-// gemm_f64_exact_sums.
+// dgemm's. Other formats, and operands holding anything off the grid (a
+// NaN, an infinity), take gemm_f64_exact_sums.
 void gemm_exact_sums(const num::Format& format, const double* a, const double* b, double* c, std::size_t m,
                      std::size_t k, std::size_t n);
 // The same for operands holding those values as floats (exact: the
